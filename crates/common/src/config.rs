@@ -1,0 +1,37 @@
+//! Configuration pieces that every service reads from its environment.
+//!
+//! Each service composes these into its own `Config` with `#[command(flatten)]`
+//! and parses it once in `main`. Secrets are hidden from `--help`.
+
+use std::path::PathBuf;
+
+/// Where the service's own database lives.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseConfig {
+    /// Any database on the PostgreSQL server; the service connects there to
+    /// create its own database when it is missing.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        hide_env_values = true
+    )]
+    pub url: String,
+    /// The name of this service's own database (default: `zhenggai_<service>`).
+    #[arg(long = "database-name", env = "ZG_DATABASE_NAME")]
+    pub name: Option<String>,
+    /// Connections in the pool.
+    #[arg(long = "database-max-connections", env = "ZG_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it fails with 503.
+    #[arg(long = "database-acquire-timeout-ms", env = "ZG_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub acquire_timeout_ms: u64,
+}
+
+/// How a service checks the caller's identity: the gateway's public key.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IdentityConfig {
+    /// PEM file with the Ed25519 public key that verifies the gateway's tokens.
+    #[arg(long = "jwt-public-key-file", env = "ZG_JWT_PUBLIC_KEY_FILE", default_value = "keys/jwt-public.pem")]
+    pub public_key_file: PathBuf,
+}

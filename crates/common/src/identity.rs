@@ -1,0 +1,443 @@
+//! The caller's identity: who is asking, in which role, for which unit.
+//!
+//! The gateway mints a short-lived token signed with an Ed25519 private key;
+//! every service verifies it with the public key alone, so a service can
+//! check an identity but never forge one. The token travels in the
+//! `authorization` metadata of every gRPC call.
+
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Issuer and audience of every token.
+pub const TOKEN_ISSUER: &str = "zhenggai";
+pub const TOKEN_AUDIENCE: &str = "zhenggai";
+
+/// A unit's official statistical division code (统计用区划代码), or a
+/// department code under its government's code (`411081D003`).
+///
+/// Codes are hierarchical by prefix: a unit's code extends its parent's, so
+/// "is X inside Y's subtree" is a prefix test and needs no database.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UnitCode(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "{0:?} is not a unit code: expected 2, 4, 6, 9 or 12 digits (统计用区划代码), or a government code followed by D and 3 digits for a department"
+)]
+pub struct InvalidUnitCode(pub String);
+
+impl UnitCode {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A department's code (`411081D003`).
+    pub fn is_department(&self) -> bool {
+        self.0.contains('D')
+    }
+
+    /// The code this one must extend: the government of a department, or the
+    /// next shorter division code.
+    pub fn parent(&self) -> Option<UnitCode> {
+        if let Some((government, _)) = self.0.split_once('D') {
+            return Some(UnitCode(government.to_owned()));
+        }
+        let parent_len = match self.0.len() {
+            12 => 9,
+            9 => 6,
+            6 => 4,
+            4 => 2,
+            _ => return None,
+        };
+        Some(UnitCode(self.0[..parent_len].to_owned()))
+    }
+
+    /// This code and every code above it, root first.
+    pub fn lineage(&self) -> Vec<UnitCode> {
+        let mut chain = vec![self.clone()];
+        while let Some(parent) = chain.last().and_then(UnitCode::parent) {
+            chain.push(parent);
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// True when `self` is `other` or lies below it.
+    pub fn is_within(&self, other: &UnitCode) -> bool {
+        self.0.starts_with(&other.0)
+    }
+}
+
+impl TryFrom<String> for UnitCode {
+    type Error = InvalidUnitCode;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let is_division =
+            |s: &str| matches!(s.len(), 2 | 4 | 6 | 9 | 12) && s.bytes().all(|b| b.is_ascii_digit());
+        let valid = match text.split_once('D') {
+            Some((government, seq)) => {
+                is_division(government)
+                    && government.len() >= 6
+                    && seq.len() == 3
+                    && seq.bytes().all(|b| b.is_ascii_digit())
+            }
+            None => is_division(&text),
+        };
+        if valid { Ok(Self(text)) } else { Err(InvalidUnitCode(text)) }
+    }
+}
+
+impl TryFrom<&str> for UnitCode {
+    type Error = InvalidUnitCode;
+
+    fn try_from(text: &str) -> Result<Self, Self::Error> {
+        Self::try_from(text.to_owned())
+    }
+}
+
+impl From<UnitCode> for String {
+    fn from(code: UnitCode) -> Self {
+        code.0
+    }
+}
+
+impl fmt::Display for UnitCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The six roles of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// 领导小组办公室: publishes, starts campaigns, approves 销号, manages accounts.
+    CityAdmin,
+    /// 调研指导组: reads everything in its area.
+    Supervisor,
+    /// 市直行业部门: answers for the problems it is responsible for.
+    Department,
+    /// 乡镇/街道: fills its ledger, reviews its villages.
+    Township,
+    /// 村/社区: fills its ledger.
+    Village,
+    /// 审计: reads everything in its area.
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Self::CityAdmin,
+        Self::Supervisor,
+        Self::Department,
+        Self::Township,
+        Self::Village,
+        Self::Auditor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CityAdmin => "city_admin",
+            Self::Supervisor => "supervisor",
+            Self::Department => "department",
+            Self::Township => "township",
+            Self::Village => "village",
+            Self::Auditor => "auditor",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a role: expected one of city_admin, supervisor, department, township, village, auditor")]
+pub struct InvalidRole(pub String);
+
+impl std::str::FromStr for Role {
+    type Err = InvalidRole;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text)
+            .ok_or_else(|| InvalidRole(text.to_owned()))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The claims of a zhenggai token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The user's id.
+    pub sub: Uuid,
+    /// The user's login name.
+    pub name: String,
+    pub role: Role,
+    pub unit: UnitCode,
+    /// The token's id, which logout revokes.
+    pub jti: Uuid,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// Who is asking: built once from a verified token and trusted inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub username: String,
+    pub role: Role,
+    pub unit: UnitCode,
+    pub token_id: Uuid,
+    /// When the token was issued (Unix seconds).
+    pub issued_at: i64,
+    /// When the token expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+impl Caller {
+    /// The root of the subtree the caller may read. A department answers for
+    /// its problems across its whole government's area, so it reads that area.
+    pub fn scope(&self) -> UnitCode {
+        if self.role == Role::Department {
+            self.unit.parent().unwrap_or_else(|| self.unit.clone())
+        } else {
+            self.unit.clone()
+        }
+    }
+
+    /// May the caller see this unit and what belongs to it?
+    pub fn sees(&self, code: &UnitCode) -> bool {
+        code.is_within(&self.scope())
+    }
+
+    /// May the caller see this unit's name and code? Its own subtree, plus
+    /// the chain of units above it (a village shows its township and county).
+    pub fn sees_directory_entry(&self, code: &UnitCode) -> bool {
+        self.sees(code) || self.unit.is_within(code)
+    }
+}
+
+impl From<Claims> for Caller {
+    fn from(claims: Claims) -> Self {
+        Self {
+            user_id: claims.sub,
+            username: claims.name,
+            role: claims.role,
+            unit: claims.unit,
+            token_id: claims.jti,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read key file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("cannot write key file {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("key file {path} does not hold an Ed25519 key in PEM: {source}")]
+    Parse { path: String, source: jsonwebtoken::errors::Error },
+    #[error("cannot generate an Ed25519 key")]
+    Generate,
+}
+
+/// A fresh Ed25519 key pair as PEM texts (PKCS#8 private, SPKI public), the
+/// same files `openssl genpkey -algorithm ed25519` writes.
+pub fn generate_key_pair() -> Result<(String, String), KeyError> {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+        .map_err(|_| KeyError::Generate)?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Generate)?;
+    // SubjectPublicKeyInfo for Ed25519: a fixed 12-byte prefix, then the 32-byte key.
+    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    spki.extend_from_slice(pair.public_key().as_ref());
+    Ok((pem("PRIVATE KEY", pkcs8.as_ref()), pem("PUBLIC KEY", &spki)))
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut text = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        text.push_str(std::str::from_utf8(line).unwrap_or_default());
+        text.push('\n');
+    }
+    text.push_str(&format!("-----END {label}-----\n"));
+    text
+}
+
+/// Writes a new key pair into `dir` unless one is there already; the private
+/// key file is readable by its owner only.
+pub fn ensure_key_files(private: &Path, public: &Path) -> Result<bool, KeyError> {
+    if private.exists() && public.exists() {
+        return Ok(false);
+    }
+    let (private_pem, public_pem) = generate_key_pair()?;
+    let write = |path: &Path, text: &str| {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| KeyError::Write { path: dir.display().to_string(), source })?;
+        }
+        std::fs::write(path, text).map_err(|source| KeyError::Write { path: path.display().to_string(), source })
+    };
+    write(private, &private_pem)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(private, std::fs::Permissions::from_mode(0o600));
+    }
+    write(public, &public_pem)?;
+    Ok(true)
+}
+
+fn read_key(path: &Path) -> Result<Vec<u8>, KeyError> {
+    std::fs::read(path).map_err(|source| KeyError::Read { path: path.display().to_string(), source })
+}
+
+/// Mints tokens: held by the gateway alone.
+#[derive(Clone)]
+pub struct TokenSigner {
+    key: EncodingKey,
+}
+
+impl TokenSigner {
+    pub fn from_pem(pem: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
+        Ok(Self { key: EncodingKey::from_ed_pem(pem)? })
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, KeyError> {
+        Self::from_pem(&read_key(path)?).map_err(|source| KeyError::Parse { path: path.display().to_string(), source })
+    }
+
+    pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &self.key)
+    }
+}
+
+/// Why a token was refused. Logged, never shown beyond "unauthenticated".
+#[derive(Debug, thiserror::Error)]
+#[error("token refused: {0}")]
+pub struct TokenRejected(#[from] jsonwebtoken::errors::Error);
+
+/// Verifies tokens: held by every service.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenVerifier {
+    pub fn from_pem(pem: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[TOKEN_ISSUER]);
+        validation.set_audience(&[TOKEN_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        Ok(Self { key: DecodingKey::from_ed_pem(pem)?, validation })
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, KeyError> {
+        Self::from_pem(&read_key(path)?).map_err(|source| KeyError::Parse { path: path.display().to_string(), source })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Caller, TokenRejected> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)?;
+        Ok(data.claims.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> UnitCode {
+        UnitCode::try_from(text).unwrap()
+    }
+
+    #[test]
+    fn unit_codes_are_validated_and_nest_by_prefix() {
+        assert!(UnitCode::try_from("411081114204").is_ok());
+        assert!(UnitCode::try_from("411081D003").is_ok());
+        for bad in ["", "4", "41108", "41108111420x", "411081D03", "41D001", "411081 114"] {
+            assert!(UnitCode::try_from(bad).is_err(), "{bad} accepted");
+        }
+        let village = code("411081114204");
+        assert_eq!(
+            village.lineage().iter().map(UnitCode::as_str).collect::<Vec<_>>(),
+            ["41", "4110", "411081", "411081114", "411081114204"]
+        );
+        assert_eq!(code("411081D003").parent(), Some(code("411081")));
+        assert!(village.is_within(&code("411081")));
+        assert!(!village.is_within(&code("411003")));
+    }
+
+    fn caller(role: Role, unit: &str) -> Caller {
+        Caller {
+            user_id: Uuid::nil(),
+            username: "u".into(),
+            role,
+            unit: code(unit),
+            token_id: Uuid::nil(),
+            issued_at: 0,
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_village_sees_its_subtree_and_its_ancestors_entries_only() {
+        let village = caller(Role::Village, "411081114204");
+        assert!(village.sees(&code("411081114204")));
+        assert!(!village.sees(&code("411081114")));
+        assert!(village.sees_directory_entry(&code("411081114")));
+        assert!(!village.sees_directory_entry(&code("411081114205")));
+    }
+
+    #[test]
+    fn a_department_reads_its_government_area() {
+        let department = caller(Role::Department, "411081D003");
+        assert!(department.sees(&code("411081114204")));
+        assert!(!department.sees(&code("411003")));
+    }
+
+    #[test]
+    fn tokens_verify_with_the_public_key_only() {
+        let (private, public) = generate_key_pair().unwrap();
+        let signer = TokenSigner::from_pem(private.as_bytes()).unwrap();
+        let verifier = TokenVerifier::from_pem(public.as_bytes()).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: TOKEN_ISSUER.into(),
+            aud: TOKEN_AUDIENCE.into(),
+            sub: Uuid::new_v4(),
+            name: "admin".into(),
+            role: Role::CityAdmin,
+            unit: code("411081"),
+            jti: Uuid::new_v4(),
+            iat: now,
+            nbf: now,
+            exp: now + 60,
+        };
+        let token = signer.sign(&claims).unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().username, "admin");
+
+        let (_, other_public) = generate_key_pair().unwrap();
+        let stranger = TokenVerifier::from_pem(other_public.as_bytes()).unwrap();
+        assert!(stranger.verify(&token).is_err());
+
+        let expired = Claims { exp: now - 600, nbf: now - 900, iat: now - 900, ..claims };
+        assert!(verifier.verify(&signer.sign(&expired).unwrap()).is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! What every zhenggai service repeats, written once: typed configuration,
+//! telemetry, database start-up, the caller's identity, the shared error
+//! vocabulary, the gRPC server frame and graceful shutdown.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod grpc;
+pub mod identity;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::ErrorCode;
+pub use identity::{Caller, Role, UnitCode};

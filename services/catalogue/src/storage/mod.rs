@@ -1,0 +1,19 @@
+//! SQL for the catalogue. Runtime-checked queries, each exercised by tests.
+
+mod documents;
+mod units;
+
+pub use documents::{get_document, get_problem, insert_document, list_documents, list_problems};
+pub use units::{ancestors, get_unit, list_units, upsert_units, ImportCounts, UnitQuery};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Marks a seed as applied; false when it was applied before.
+pub async fn claim_seed(tx: &mut sqlx::PgConnection, name: &str) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query("INSERT INTO seeds (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(tx)
+        .await?
+        .rows_affected();
+    Ok(inserted == 1)
+}

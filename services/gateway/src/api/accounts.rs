@@ -1,0 +1,287 @@
+//! Login, logout, the caller's own account, and account management.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use zhenggai_common::{ErrorCode, Role, UnitCode};
+use zhenggai_proto::catalogue::v1 as pb;
+
+use super::{ApiJson, Page, PageQuery};
+use crate::auth::{self, Authenticated};
+use crate::error::{ApiError, ApiResult};
+use crate::{storage, AppState};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+    /// RFC 3339.
+    pub expires_at: String,
+    pub user: UserView,
+}
+
+/// A unit as a user's account names it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnitRef {
+    pub code: String,
+    pub name: String,
+    pub level: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub username: String,
+    /// city_admin | supervisor | department | township | village | auditor
+    pub role: String,
+    pub unit: UnitRef,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.with_timezone(&chrono_shanghai()).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// Asia/Shanghai has kept UTC+8 without daylight saving since 1991.
+fn chrono_shanghai() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"))
+}
+
+impl AppState {
+    /// The unit of an account, named from the directory (with the system's
+    /// own view, since a user's unit is always visible to that user).
+    async fn unit_ref(&self, token: &str, code: &UnitCode) -> ApiResult<UnitRef> {
+        let unit = self
+            .catalogue()
+            .get_unit(zhenggai_common::grpc::outgoing(pb::GetUnitRequest { code: code.to_string() }, token))
+            .await?
+            .into_inner();
+        Ok(UnitRef { code: unit.code, name: unit.name, level: unit.level })
+    }
+
+    async fn user_view(&self, token: &str, user: storage::User) -> ApiResult<UserView> {
+        let unit = match self.unit_ref(token, &user.unit).await {
+            Ok(unit) => unit,
+            // Outside the reader's directory view: the code alone.
+            Err(error) if error.code == ErrorCode::NotFound => {
+                UnitRef { code: user.unit.to_string(), name: String::new(), level: String::new() }
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(UserView {
+            id: user.id,
+            username: user.username,
+            role: user.role.to_string(),
+            unit,
+            created_at: rfc3339(user.created_at),
+        })
+    }
+}
+
+/// Log in with a username and password; answers a bearer token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem),
+              (status = 429, description = "account locked", body = crate::error::Problem)))]
+pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginRequest>) -> ApiResult<Json<TokenResponse>> {
+    let refused = || ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password");
+    let credentials = storage::credentials(&state.pool, body.username.trim()).await?;
+    let now = chrono::Utc::now();
+    if let Some(until) = credentials.as_ref().and_then(|c| c.locked_until).filter(|until| *until > now) {
+        return Err(locked(until));
+    }
+    let hash = credentials.as_ref().map(|c| c.password_hash.clone());
+    if !auth::verify_password(body.password, hash).await {
+        if let Some(credentials) = &credentials {
+            let policy = &state.config.lockout;
+            if let Some(until) =
+                storage::record_failed_login(&state.pool, credentials.user.id, policy.threshold, policy.minutes).await?
+            {
+                tracing::warn!(user_id = %credentials.user.id, "account locked after repeated failed logins");
+                return Err(locked(until));
+            }
+        }
+        return Err(refused());
+    }
+    let Some(credentials) = credentials else { return Err(refused()) };
+    storage::record_login(&state.pool, credentials.user.id).await?;
+    let (token, claims) = state.mint_token(&credentials.user)?;
+    let user = state.user_view(&token, credentials.user).await?;
+    tracing::info!(user_id = %user.id, "login");
+    Ok(Json(TokenResponse {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: state.config.token_ttl_secs,
+        expires_at: rfc3339(chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now)),
+        user,
+    }))
+}
+
+fn locked(until: chrono::DateTime<chrono::Utc>) -> ApiError {
+    let seconds = (until - chrono::Utc::now()).num_seconds().max(1) as u64;
+    ApiError {
+        retry_after_secs: Some(seconds),
+        ..ApiError::new(
+            ErrorCode::TooManyRequests,
+            format!("the account is locked after repeated failed logins until {}", rfc3339(until)),
+        )
+    }
+}
+
+/// Log out: the token stops working at once.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = crate::error::Problem)))]
+pub async fn logout(State(state): State<AppState>, auth: Authenticated) -> ApiResult<StatusCode> {
+    storage::revoke_token(&state.pool, &auth.caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's own account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = crate::error::Problem)))]
+pub async fn me(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Json<UserView>> {
+    let user = storage::user_by_id(&state.pool, auth.caller.user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))?;
+    Ok(Json(state.user_view(&auth.token, user).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    /// city_admin | supervisor | department | township | village | auditor
+    pub role: String,
+    /// The unit code the account belongs to.
+    pub unit: String,
+}
+
+/// Which directory level each role's unit must have.
+fn role_fits_level(role: Role, level: &str) -> bool {
+    match role {
+        Role::Village => level == "village",
+        Role::Township => level == "township",
+        Role::Department => level == "department",
+        Role::CityAdmin | Role::Supervisor | Role::Auditor => {
+            matches!(level, "province" | "city" | "county" | "township")
+        }
+    }
+}
+
+/// Create an account in the caller's subtree (city office only).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = NewUser,
+    responses((status = 201, body = UserView), (status = 400, body = crate::error::Problem),
+              (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    if auth.caller.role != Role::CityAdmin {
+        return Err(ApiError::forbidden("only the city office (city_admin) may create accounts"));
+    }
+    let username = body.username.trim();
+    if username.chars().count() < 2
+        || username.chars().count() > 64
+        || !username.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
+    {
+        return Err(ApiError::invalid(
+            "username: 2 to 64 letters, digits, or _ - . @ (Chinese characters are letters too)",
+        ));
+    }
+    let role: Role = body.role.parse().map_err(|error: zhenggai_common::identity::InvalidRole| ApiError::invalid(error.to_string()))?;
+    let unit = UnitCode::try_from(body.unit.trim()).map_err(|error| ApiError::invalid(format!("unit: {error}")))?;
+    state.config.password_policy.check(&body.password)?;
+    if !auth.caller.sees(&unit) {
+        return Err(ApiError::invalid(format!("unit: {unit} is not in your unit's subtree")));
+    }
+    let unit_ref = state.unit_ref(&auth.token, &unit).await.map_err(|error| {
+        if error.code == ErrorCode::NotFound { ApiError::invalid(format!("unit: {unit} is not in the directory")) } else { error }
+    })?;
+    if !role_fits_level(role, &unit_ref.level) {
+        return Err(ApiError::invalid(format!("role {role} does not fit a {} unit", unit_ref.level)));
+    }
+    let hash = auth::hash_password(body.password).await?;
+    let user = storage::insert_user(&state.pool, username, &hash, role, &unit, &auth.caller.username)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::AlreadyExists, format!("the username {username} is taken")))?;
+    tracing::info!(user_id = %user.id, by = %auth.caller.user_id, "account created");
+    Ok((StatusCode::CREATED, Json(UserView { id: user.id, username: user.username, role: role.to_string(), unit: unit_ref, created_at: rfc3339(user.created_at) })))
+}
+
+/// Accounts in the caller's subtree.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<UserView>), (status = 403, body = crate::error::Problem)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<Page<UserView>>> {
+    if !matches!(auth.caller.role, Role::CityAdmin | Role::Supervisor | Role::Auditor | Role::Township) {
+        return Err(ApiError::forbidden("your role may not list accounts"));
+    }
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    let mut users = storage::list_users(&state.pool, &auth.caller.scope(), page.cursor.as_deref(), limit + 1).await?;
+    let more = users.len() > limit as usize;
+    users.truncate(limit as usize);
+    let next = if more { users.last().map(|u| u.username.clone()).unwrap_or_default() } else { String::new() };
+    let mut items = Vec::with_capacity(users.len());
+    for user in users {
+        items.push(state.user_view(&auth.token, user).await?);
+    }
+    Ok(Json(Page::new(items, next)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// Needed when you change your own password.
+    pub current_password: Option<String>,
+    pub new_password: String,
+}
+
+/// Change a password: your own (with the current one), or, for the city
+/// office, any account in its subtree. Every earlier token of that account stops working.
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PasswordChange,
+    responses((status = 204), (status = 400, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    let not_found = || ApiError::not_found(format!("user {id}"));
+    let user_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let user = storage::user_by_id(&state.pool, user_id).await?.ok_or_else(not_found)?;
+    let own = user.id == auth.caller.user_id;
+    if !own && !(auth.caller.role == Role::CityAdmin && auth.caller.sees(&user.unit)) {
+        return Err(not_found());
+    }
+    if own {
+        let current = body.current_password.unwrap_or_default();
+        let hash = storage::current_password_hash(&state.pool, user.id).await?;
+        if !auth::verify_password(current, Some(hash)).await {
+            return Err(ApiError::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
+        }
+    }
+    state.config.password_policy.check(&body.new_password)?;
+    let hash = auth::hash_password(body.new_password).await?;
+    storage::set_password(&state.pool, user.id, &hash).await?;
+    tracing::info!(user_id = %user.id, by = %auth.caller.user_id, "password changed");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,358 @@
+//! Notices, problems and the unit directory, served from the catalogue.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zhenggai_common::grpc::outgoing;
+use zhenggai_proto::catalogue::v1 as pb;
+
+use super::{ApiJson, Page, PageQuery};
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Aspect {
+    /// 一, 二, 三, … as 1, 2, 3, …
+    pub seq: u32,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Measure {
+    pub seq: u32,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResponsibleUnit {
+    pub code: String,
+    pub name: String,
+    /// 牵头单位
+    pub lead: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Deadline {
+    /// YYYY-MM-DD (Asia/Shanghai); null when there is no fixed date.
+    pub due_on: Option<String>,
+    /// 持续推进
+    #[serde(default)]
+    pub continuing: bool,
+}
+
+/// A problem (具体问题) with its manifestation (问题表现), measures, responsible units and deadline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    pub id: String,
+    pub document_id: String,
+    pub seq: u32,
+    pub title: String,
+    pub manifestation: String,
+    pub aspect: Aspect,
+    pub measures: Vec<Measure>,
+    pub responsible_units: Vec<ResponsibleUnit>,
+    /// The 责任单位 line as the notice words it.
+    pub responsible_text: String,
+    pub deadline: Deadline,
+}
+
+/// A notice (通知).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Document {
+    pub id: String,
+    pub doc_number: String,
+    pub title: String,
+    pub issuer: String,
+    /// YYYY-MM-DD
+    pub issued_on: String,
+    /// The code of the area the notice governs.
+    pub area: String,
+    pub aspects: Vec<Aspect>,
+    pub problem_count: u32,
+    pub editorial_notes: Vec<String>,
+    /// RFC 3339
+    pub published_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Unit {
+    pub code: String,
+    pub name: String,
+    /// province | city | county | township | village | department
+    pub level: String,
+    pub parent_code: Option<String>,
+}
+
+/// A unit with the chain above it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitDetail {
+    #[serde(flatten)]
+    pub unit: Unit,
+    /// The units above, root first.
+    pub ancestors: Vec<Unit>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemList {
+    pub items: Vec<Problem>,
+}
+
+impl From<pb::Aspect> for Aspect {
+    fn from(a: pb::Aspect) -> Self {
+        Self { seq: a.seq, name: a.name }
+    }
+}
+
+impl From<pb::Unit> for Unit {
+    fn from(u: pb::Unit) -> Self {
+        Self { code: u.code, name: u.name, level: u.level, parent_code: Some(u.parent_code).filter(|c| !c.is_empty()) }
+    }
+}
+
+impl From<pb::Document> for Document {
+    fn from(d: pb::Document) -> Self {
+        Self {
+            id: d.id,
+            doc_number: d.doc_number,
+            title: d.title,
+            issuer: d.issuer,
+            issued_on: d.issued_on,
+            area: d.area,
+            aspects: d.aspects.into_iter().map(Aspect::from).collect(),
+            problem_count: d.problem_count,
+            editorial_notes: d.editorial_notes,
+            published_at: d.published_at,
+        }
+    }
+}
+
+impl From<pb::Problem> for Problem {
+    fn from(p: pb::Problem) -> Self {
+        let deadline = p.deadline.unwrap_or_default();
+        Self {
+            id: p.id,
+            document_id: p.document_id,
+            seq: p.seq,
+            title: p.title,
+            manifestation: p.manifestation,
+            aspect: p.aspect.map(Aspect::from).unwrap_or(Aspect { seq: 0, name: String::new() }),
+            measures: p.measures.into_iter().map(|m| Measure { seq: m.seq, text: m.text }).collect(),
+            responsible_units: p
+                .responsible_units
+                .into_iter()
+                .map(|r| ResponsibleUnit { code: r.code, name: r.name, lead: r.lead })
+                .collect(),
+            responsible_text: p.responsible_text,
+            deadline: Deadline { due_on: Some(deadline.due_on).filter(|d| !d.is_empty()), continuing: deadline.continuing },
+        }
+    }
+}
+
+/// Notices whose area is in, or above, the caller's unit.
+#[utoipa::path(get, path = "/api/v1/documents", tag = "catalogue", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<Document>), (status = 401, body = crate::error::Problem)))]
+pub async fn list_documents(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<Page<Document>>> {
+    let request = pb::ListDocumentsRequest { limit: page.limit.unwrap_or(0), cursor: page.cursor.unwrap_or_default() };
+    let answer = state.catalogue().list_documents(outgoing(request, &auth.token)).await?.into_inner();
+    Ok(Json(Page::new(answer.items.into_iter().map(Document::from).collect(), answer.next_cursor)))
+}
+
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "catalogue", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Document), (status = 404, body = crate::error::Problem)))]
+pub async fn get_document(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> ApiResult<Json<Document>> {
+    let document = state.catalogue().get_document(outgoing(pb::GetDocumentRequest { id }, &auth.token)).await?.into_inner();
+    Ok(Json(document.into()))
+}
+
+/// The problems of a notice, in order, with measures and responsible units.
+#[utoipa::path(get, path = "/api/v1/documents/{id}/problems", tag = "catalogue", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = ProblemList), (status = 404, body = crate::error::Problem)))]
+pub async fn list_problems(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProblemList>> {
+    let answer = state
+        .catalogue()
+        .list_problems(outgoing(pb::ListProblemsRequest { document_id: id }, &auth.token))
+        .await?
+        .into_inner();
+    Ok(Json(ProblemList { items: answer.items.into_iter().map(Problem::from).collect() }))
+}
+
+#[utoipa::path(get, path = "/api/v1/problems/{id}", tag = "catalogue", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn get_problem(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> ApiResult<Json<Problem>> {
+    let problem = state.catalogue().get_problem(outgoing(pb::GetProblemRequest { id }, &auth.token)).await?.into_inner();
+    Ok(Json(problem.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewResponsibleUnit {
+    pub code: String,
+    /// 牵头单位: exactly one per problem.
+    #[serde(default)]
+    pub lead: bool,
+    /// `unit` (default), `townships` (every township under the code: 各乡镇（街道）),
+    /// or `departments` (every department under the code: 成员单位).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProblem {
+    pub seq: u32,
+    pub aspect_seq: u32,
+    pub title: String,
+    pub manifestation: String,
+    pub measures: Vec<Measure>,
+    pub responsible_units: Vec<NewResponsibleUnit>,
+    #[serde(default)]
+    pub responsible_text: Option<String>,
+    pub deadline: Deadline,
+}
+
+/// A whole notice to publish: validated, then written all or nothing.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDocument {
+    /// 文号, e.g. 禹巩固脱贫组〔2023〕5号; unique.
+    pub doc_number: String,
+    pub title: String,
+    pub issuer: String,
+    /// YYYY-MM-DD
+    pub issued_on: String,
+    /// The unit code of the area the notice governs.
+    pub area: String,
+    #[serde(default)]
+    pub editorial_notes: Vec<String>,
+    pub aspects: Vec<Aspect>,
+    pub problems: Vec<NewProblem>,
+}
+
+impl From<NewDocument> for pb::PublishDocumentRequest {
+    fn from(d: NewDocument) -> Self {
+        Self {
+            doc_number: d.doc_number,
+            title: d.title,
+            issuer: d.issuer,
+            issued_on: d.issued_on,
+            area: d.area,
+            aspects: d.aspects.into_iter().map(|a| pb::Aspect { seq: a.seq, name: a.name }).collect(),
+            problems: d
+                .problems
+                .into_iter()
+                .map(|p| pb::NewProblem {
+                    seq: p.seq,
+                    aspect_seq: p.aspect_seq,
+                    title: p.title,
+                    manifestation: p.manifestation,
+                    measures: p.measures.into_iter().map(|m| pb::Measure { seq: m.seq, text: m.text }).collect(),
+                    responsible_units: p
+                        .responsible_units
+                        .into_iter()
+                        .map(|r| pb::ResponsibleUnitRef { code: r.code, lead: r.lead, scope: r.scope.unwrap_or_default() })
+                        .collect(),
+                    responsible_text: p.responsible_text.unwrap_or_default(),
+                    deadline: Some(pb::Deadline {
+                        due_on: p.deadline.due_on.unwrap_or_default(),
+                        continuing: p.deadline.continuing,
+                    }),
+                })
+                .collect(),
+            editorial_notes: d.editorial_notes,
+        }
+    }
+}
+
+/// Publish a whole notice (city office only).
+#[utoipa::path(post, path = "/api/v1/documents", tag = "catalogue", security(("bearer" = [])), request_body = NewDocument,
+    responses((status = 201, body = Document), (status = 400, body = crate::error::Problem),
+              (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn publish_document(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<NewDocument>,
+) -> ApiResult<(StatusCode, Json<Document>)> {
+    let request = pb::PublishDocumentRequest::from(body);
+    let document = state.catalogue().publish_document(outgoing(request, &auth.token)).await?.into_inner();
+    Ok((StatusCode::CREATED, Json(document.into())))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnitQuery {
+    /// The unit whose children to list (default: the caller's own scope).
+    pub parent: Option<String>,
+    /// Only this level: province | city | county | township | village | department.
+    pub level: Option<String>,
+    /// Every descendant instead of the direct children.
+    #[serde(default)]
+    pub subtree: bool,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The directory under a unit.
+#[utoipa::path(get, path = "/api/v1/units", tag = "directory", security(("bearer" = [])), params(UnitQuery),
+    responses((status = 200, body = Page<Unit>), (status = 404, body = crate::error::Problem)))]
+pub async fn list_units(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(query): Query<UnitQuery>,
+) -> ApiResult<Json<Page<Unit>>> {
+    let request = pb::ListUnitsRequest {
+        parent_code: query.parent.unwrap_or_default(),
+        level: query.level.unwrap_or_default(),
+        subtree: query.subtree,
+        limit: query.limit.unwrap_or(0),
+        cursor: query.cursor.unwrap_or_default(),
+    };
+    let answer = state.catalogue().list_units(outgoing(request, &auth.token)).await?.into_inner();
+    Ok(Json(Page::new(answer.items.into_iter().map(Unit::from).collect(), answer.next_cursor)))
+}
+
+/// One unit with its ancestors.
+#[utoipa::path(get, path = "/api/v1/units/{code}", tag = "directory", security(("bearer" = [])),
+    params(("code" = String, Path)), responses((status = 200, body = UnitDetail), (status = 404, body = crate::error::Problem)))]
+pub async fn get_unit(State(state): State<AppState>, auth: Authenticated, Path(code): Path<String>) -> ApiResult<Json<UnitDetail>> {
+    let mut catalogue = state.catalogue();
+    let unit = catalogue.get_unit(outgoing(pb::GetUnitRequest { code: code.clone() }, &auth.token)).await?.into_inner();
+    let ancestors = catalogue.get_ancestors(outgoing(pb::GetUnitRequest { code }, &auth.token)).await?.into_inner();
+    Ok(Json(UnitDetail { unit: unit.into(), ancestors: ancestors.items.into_iter().map(Unit::from).collect() }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportResult {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// Import a division table (`code,name,level,parent_code` CSV, UTF-8) into the
+/// directory, all or nothing (city office only).
+#[utoipa::path(post, path = "/api/v1/units/import", tag = "directory", security(("bearer" = [])),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportResult), (status = 400, body = crate::error::Problem),
+              (status = 403, body = crate::error::Problem), (status = 413, body = crate::error::Problem)))]
+pub async fn import_units(State(state): State<AppState>, auth: Authenticated, body: Bytes) -> ApiResult<Json<ImportResult>> {
+    if body.is_empty() {
+        return Err(ApiError::invalid("send the CSV as the request body (Content-Type: text/csv)"));
+    }
+    let answer = state
+        .catalogue()
+        .import_units(outgoing(pb::ImportUnitsRequest { csv: body.to_vec() }, &auth.token))
+        .await?
+        .into_inner();
+    Ok(Json(ImportResult { inserted: answer.inserted, updated: answer.updated, unchanged: answer.unchanged }))
+}

@@ -1,0 +1,166 @@
+//! Accounts and tokens: argon2id password hashes, the password policy, the
+//! lockout, minting tokens, and the extractor that authenticates a request.
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use uuid::Uuid;
+use zhenggai_common::identity::{Claims, TOKEN_AUDIENCE, TOKEN_ISSUER};
+use zhenggai_common::{Caller, ErrorCode};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// What a password must be: at least `min_length` characters from at least
+/// `min_classes` of lower case, upper case, digits and other characters.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    pub min_classes: usize,
+}
+
+impl PasswordPolicy {
+    pub fn check(&self, password: &str) -> Result<(), ApiError> {
+        let classes = [
+            password.chars().any(|c| c.is_lowercase()),
+            password.chars().any(|c| c.is_uppercase()),
+            password.chars().any(|c| c.is_ascii_digit()),
+            password.chars().any(|c| !c.is_alphanumeric()),
+        ]
+        .into_iter()
+        .filter(|has| *has)
+        .count();
+        if password.chars().count() < self.min_length || classes < self.min_classes {
+            return Err(ApiError::invalid(format!(
+                "the password must have at least {} characters from at least {} of: lower case, upper case, digits, other characters",
+                self.min_length, self.min_classes
+            )));
+        }
+        if password.chars().count() > 256 {
+            return Err(ApiError::invalid("the password must have at most 256 characters"));
+        }
+        Ok(())
+    }
+}
+
+/// Hashes off the async runtime: argon2id is slow on purpose.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|error| ApiError::new(ErrorCode::Internal, format!("cannot hash a password: {error}")))
+    })
+    .await
+    .map_err(|error| ApiError::new(ErrorCode::Internal, format!("hashing task failed: {error}")))?
+}
+
+/// A hash to check against when the user does not exist, so that an unknown
+/// name costs as much time as a wrong password.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0C0m1RZlCFY4R8BPmPfvl6Rs+v+VzyhW7cFP+wBpGFY";
+
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&hash) else { return false };
+        Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A random password that meets any sensible policy (for the first admin).
+pub fn generate_password() -> String {
+    use rand::Rng as _;
+    const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const DIGITS: &[u8] = b"23456789";
+    const OTHER: &[u8] = b"-_.+!";
+    let mut rng = rand::rng();
+    let mut pick = |set: &[u8]| set[rng.random_range(0..set.len())] as char;
+    let mut password: String = (0..16).map(|i| pick([LOWER, UPPER, DIGITS][i % 3])).collect();
+    password.push(pick(OTHER));
+    password.push(pick(DIGITS));
+    password
+}
+
+impl AppState {
+    /// Mints a token for a user who just proved who they are.
+    pub fn mint_token(&self, user: &crate::storage::User) -> Result<(String, Claims), ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: TOKEN_ISSUER.to_owned(),
+            aud: TOKEN_AUDIENCE.to_owned(),
+            sub: user.id,
+            name: user.username.clone(),
+            role: user.role,
+            unit: user.unit.clone(),
+            jti: Uuid::new_v4(),
+            iat: now,
+            nbf: now,
+            exp: now + self.config.token_ttl_secs as i64,
+        };
+        let token = self
+            .signer
+            .sign(&claims)
+            .map_err(|error| ApiError::new(ErrorCode::Internal, format!("cannot sign a token: {error}")))?;
+        Ok((token, claims))
+    }
+}
+
+/// A request whose bearer token is valid, not revoked, and newer than the
+/// user's last password change. Carries the token on to the services.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub caller: Caller,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("this endpoint needs a bearer token: Authorization: Bearer <token>"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be Bearer <token>"))?;
+        let caller = state.verifier.verify(token).map_err(|error| {
+            tracing::info!(%error, "token refused");
+            ApiError::unauthenticated("the token is not valid or has expired")
+        })?;
+        if !crate::storage::token_is_current(&state.pool, &caller).await? {
+            return Err(ApiError::unauthenticated("the token was revoked"));
+        }
+        Ok(Self { caller, token: token.to_owned() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_needs_length_and_three_classes() {
+        let policy = PasswordPolicy { min_length: 8, min_classes: 3 };
+        assert!(policy.check("Abcdefg1").is_ok());
+        assert!(policy.check("abcdefg1").is_err());
+        assert!(policy.check("Abc1!").is_err());
+        assert!(policy.check("密码Abc12345").is_ok());
+        assert!(policy.check(&generate_password()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_unknown_users_never_do() {
+        let hash = hash_password("Correct-horse1".into()).await.unwrap();
+        assert!(verify_password("Correct-horse1".into(), Some(hash.clone())).await);
+        assert!(!verify_password("wrong".into(), Some(hash)).await);
+        assert!(!verify_password("anything".into(), None).await);
+    }
+}

@@ -1,0 +1,39 @@
+//! The OpenAPI document (`/api/v1/openapi.json`) and its page (`/docs`),
+//! served from the binary: nothing is fetched from a CDN.
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{accounts, catalogue};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "zhenggai 整改台账 API", version = "1", description = "Rectification ledgers (整改台账) of local governments. Errors are RFC 9457 problem documents with a stable `code`."),
+    paths(
+        accounts::login, accounts::logout, accounts::me,
+        accounts::create_user, accounts::list_users, accounts::change_password,
+        catalogue::list_documents, catalogue::get_document, catalogue::list_problems, catalogue::get_problem,
+        catalogue::publish_document, catalogue::list_units, catalogue::get_unit, catalogue::import_units,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "users"), (name = "catalogue"), (name = "directory"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+pub fn swagger_ui<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/v1/openapi.json", ApiDoc::openapi()).into()
+}

@@ -1,0 +1,56 @@
+//! The scheduler service: the working-day calendar, campaign milestones, deadlines, reminders, escalation and re-checks (回头看).
+//!
+//! This is the service's frame (configuration, database, migrations, health,
+//! reflection, metrics, identity checks, graceful shutdown); its capabilities
+//! arrive with their own issues. `main` only wires; [`run`] is what tests
+//! start on port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+use zhenggai_common::config::{DatabaseConfig, IdentityConfig};
+use zhenggai_proto::scheduler::v1 as pb;
+
+pub const SERVICE_NAME: &str = "zhenggai.scheduler.v1.SchedulerService";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The scheduler's configuration, read once from the environment.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "zhenggai-scheduler", version, about = "The zhenggai scheduler service")]
+pub struct Config {
+    /// Address for gRPC (and /metrics, /healthz).
+    #[arg(long, env = "ZG_SCHEDULER_ADDR", default_value = "0.0.0.0:50053")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub identity: IdentityConfig,
+}
+
+struct SchedulerApi {
+    pool: PgPool,
+}
+
+#[tonic::async_trait]
+impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
+    async fn describe(&self, request: Request<pb::DescribeRequest>) -> Result<Response<pb::DescribeResponse>, Status> {
+        zhenggai_common::grpc::caller(&request)?;
+        let (service, version, schema_version) = zhenggai_common::grpc::describe(SERVICE_NAME, &self.pool).await?;
+        Ok(Response::new(pb::DescribeResponse { service, version, schema_version }))
+    }
+}
+
+/// Connects to the database, migrates, and serves on `listener` until
+/// `shutdown` resolves; requests in flight finish first.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let (pool, verifier) =
+        zhenggai_common::grpc::prepare(&config.database, &config.identity, "zhenggai_scheduler", &MIGRATOR).await?;
+    let api = pb::scheduler_service_server::SchedulerServiceServer::new(SchedulerApi { pool: pool.clone() });
+    zhenggai_common::grpc::serve(SERVICE_NAME, tonic::service::Routes::new(api), verifier, listener, shutdown).await?;
+    pool.close().await;
+    Ok(())
+}
