@@ -1,1 +1,243 @@
-//! System tests live in `tests/`.
+//! The system-test harness: starts the real services in this process on
+//! port 0, each with its own fresh databases on the PostgreSQL server named by
+//! `DATABASE_URL`, and talks to them over real HTTP and gRPC.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser as _;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// The first account's password in every test stack.
+pub const ADMIN_PASSWORD: &str = "Admin-Passw0rd";
+
+/// A running stack: the gateway and the four gRPC services.
+pub struct Stack {
+    pub http: String,
+    pub catalogue: SocketAddr,
+    pub ledger: SocketAddr,
+    pub scheduler: SocketAddr,
+    pub notifier: SocketAddr,
+    pub client: reqwest::Client,
+    keys: PathBuf,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+async fn listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let address = listener.local_addr().expect("local address");
+    (listener, address)
+}
+
+/// Runs a service; its failure is printed, so a test that waits in vain says why.
+fn spawn_service(handle: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    tokio::spawn(async move {
+        match handle.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("service failed: {error:#}"),
+            Err(error) => eprintln!("service panicked: {error}"),
+        }
+    });
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let keys = std::env::temp_dir().join(format!("zhenggai-test-{run}"));
+        let private = keys.join("jwt-private.pem");
+        let public = keys.join("jwt-public.pem");
+        zhenggai_common::identity::ensure_key_files(&private, &public).expect("write test keys");
+        let url = database_url();
+        let public_arg = public.display().to_string();
+        let service_args = |name: &str| {
+            vec![
+                name.to_owned(),
+                "--database-url".to_owned(),
+                url.clone(),
+                "--database-name".to_owned(),
+                format!("zgt_{run}_{name}"),
+                "--database-max-connections".to_owned(),
+                "4".to_owned(),
+                "--jwt-public-key-file".to_owned(),
+                public_arg.clone(),
+            ]
+        };
+        let mut stops = Vec::new();
+        let mut stop = || {
+            let (tx, rx) = zhenggai_common::shutdown::manual();
+            stops.push(tx);
+            rx
+        };
+
+        let (l, catalogue) = listener().await;
+        spawn_service(tokio::spawn(zhenggai_catalogue::run(
+            zhenggai_catalogue::Config::parse_from(service_args("catalogue")),
+            l,
+            stop(),
+        )));
+        let (l, ledger) = listener().await;
+        spawn_service(tokio::spawn(zhenggai_ledger::run(
+            zhenggai_ledger::Config::parse_from(service_args("ledger")),
+            l,
+            stop(),
+        )));
+        let (l, scheduler) = listener().await;
+        spawn_service(tokio::spawn(zhenggai_scheduler::run(
+            zhenggai_scheduler::Config::parse_from(service_args("scheduler")),
+            l,
+            stop(),
+        )));
+        let (l, notifier) = listener().await;
+        spawn_service(tokio::spawn(zhenggai_notifier::run(
+            zhenggai_notifier::Config::parse_from(service_args("notifier")),
+            l,
+            stop(),
+        )));
+
+        let (l, http) = listener().await;
+        let mut args = service_args("gateway");
+        args.retain(|arg| arg != "--jwt-public-key-file" && *arg != public_arg);
+        args.extend([
+            "--jwt-public-key-file".to_owned(),
+            public_arg.clone(),
+            "--jwt-private-key-file".to_owned(),
+            private.display().to_string(),
+            "--catalogue-url".to_owned(),
+            format!("http://{catalogue}"),
+            "--bootstrap-admin-password".to_owned(),
+            ADMIN_PASSWORD.to_owned(),
+        ]);
+        let gateway = zhenggai_gateway::Config::parse_from(args);
+        spawn_service(tokio::spawn(zhenggai_gateway::run(gateway, l, stop())));
+
+        let stack = Self {
+            http: format!("http://{http}"),
+            catalogue,
+            ledger,
+            scheduler,
+            notifier,
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .expect("HTTP client"),
+            keys,
+            stops,
+        };
+        stack.wait_ready().await;
+        stack
+    }
+
+    /// Waits until the gateway answers and the catalogue has seeded.
+    async fn wait_ready(&self) {
+        for _ in 0..600 {
+            if let Ok(response) = self.client.get(self.url("/readyz")).send().await
+                && response.status().is_success()
+                && self.health(self.catalogue).await
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the stack did not become ready within 60 s");
+    }
+
+    /// Asks a service's standard gRPC health service whether it serves.
+    pub async fn health(&self, address: SocketAddr) -> bool {
+        let Ok(channel) = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .expect("endpoint")
+            .connect()
+            .await
+        else {
+            return false;
+        };
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        matches!(
+            client.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await,
+            Ok(response) if response.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        )
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.http, path)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(token)
+    }
+
+    pub fn post(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(token)
+    }
+
+    /// Logs in; answers the status and the body.
+    pub async fn try_login(&self, username: &str, password: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("login request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self.try_login(username, password).await;
+        assert_eq!(status, 200, "login of {username} failed: {body}");
+        body["access_token"].as_str().expect("a token").to_owned()
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates an account as the admin and answers its token.
+    pub async fn user(&self, username: &str, role: &str, unit: &str) -> String {
+        let admin = self.admin().await;
+        let password = "Village-pass1";
+        let response = self
+            .post("/api/v1/users", &admin)
+            .json(
+                &json!({ "username": username, "password": password, "role": role, "unit": unit }),
+            )
+            .send()
+            .await
+            .expect("create user");
+        assert_eq!(
+            response.status().as_u16(),
+            201,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+        self.login(username, password).await
+    }
+
+    /// Sends and reads back JSON: (status, body).
+    pub async fn json(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.keys);
+    }
+}

@@ -21,10 +21,18 @@ pub struct DatabaseConfig {
     #[arg(long = "database-name", env = "ZG_DATABASE_NAME")]
     pub name: Option<String>,
     /// Connections in the pool.
-    #[arg(long = "database-max-connections", env = "ZG_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(
+        long = "database-max-connections",
+        env = "ZG_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16
+    )]
     pub max_connections: u32,
     /// How long a request waits for a connection before it fails with 503.
-    #[arg(long = "database-acquire-timeout-ms", env = "ZG_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(
+        long = "database-acquire-timeout-ms",
+        env = "ZG_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
     pub acquire_timeout_ms: u64,
 }
 
@@ -32,6 +40,10 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, clap::Args)]
 pub struct IdentityConfig {
     /// PEM file with the Ed25519 public key that verifies the gateway's tokens.
-    #[arg(long = "jwt-public-key-file", env = "ZG_JWT_PUBLIC_KEY_FILE", default_value = "keys/jwt-public.pem")]
+    #[arg(
+        long = "jwt-public-key-file",
+        env = "ZG_JWT_PUBLIC_KEY_FILE",
+        default_value = "keys/jwt-public.pem"
+    )]
     pub public_key_file: PathBuf,
 }

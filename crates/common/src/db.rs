@@ -16,10 +16,17 @@ const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Connects to the service's own database (creating it when missing) and
 /// applies `migrator`. Waits for the server while it is still starting.
-pub async fn connect(config: &DatabaseConfig, default_name: &str, migrator: &Migrator) -> anyhow::Result<PgPool> {
+pub async fn connect(
+    config: &DatabaseConfig,
+    default_name: &str,
+    migrator: &Migrator,
+) -> anyhow::Result<PgPool> {
     let name = config.name.as_deref().unwrap_or(default_name);
     anyhow::ensure!(
-        !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
         "database name {name:?} must be lowercase letters, digits and underscores"
     );
     let server = PgConnectOptions::from_str(&config.url)
@@ -32,7 +39,10 @@ pub async fn connect(config: &DatabaseConfig, default_name: &str, migrator: &Mig
         .connect_with(server.database(name))
         .await
         .with_context(|| format!("cannot connect to database {name}"))?;
-    migrator.run(&pool).await.with_context(|| format!("cannot migrate database {name}"))?;
+    migrator
+        .run(&pool)
+        .await
+        .with_context(|| format!("cannot migrate database {name}"))?;
     tracing::info!(database = name, "database ready");
     Ok(pool)
 }
@@ -49,17 +59,23 @@ async fn create_database_if_missing(server: &PgConnectOptions, name: &str) -> an
             Err(error) => return Err(error).context("PostgreSQL not reachable"),
         }
     };
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(name)
-        .fetch_one(&mut connection)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut connection)
+            .await?;
     if !exists {
         // The name was checked to be a plain identifier above.
-        match sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut connection).await {
+        match sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut connection)
+            .await
+        {
             Ok(_) => tracing::info!(database = name, "database created"),
             // Another replica created it a moment ago.
             Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42P04") => {}
-            Err(error) => return Err(error).with_context(|| format!("cannot create database {name}")),
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot create database {name}"));
+            }
         }
     }
     connection.close().await.ok();

@@ -10,6 +10,9 @@ use std::str::FromStr;
 
 /// The metadata key that carries the stable code of a gRPC error.
 pub const ERROR_CODE_METADATA: &str = "zg-error-code";
+/// The metadata key that carries every fault of a validation error, as a
+/// JSON array of strings.
+pub const ERROR_LIST_METADATA: &str = "zg-errors-bin";
 
 /// A stable, machine-readable error code shared by every service and the
 /// REST API (`code` member of a problem document).
@@ -140,7 +143,9 @@ impl ErrorCode {
             Self::PermissionDenied => Code::PermissionDenied,
             Self::NotFound => Code::NotFound,
             Self::AlreadyExists => Code::AlreadyExists,
-            Self::Conflict | Self::PreconditionRequired | Self::PreconditionFailed => Code::FailedPrecondition,
+            Self::Conflict | Self::PreconditionRequired | Self::PreconditionFailed => {
+                Code::FailedPrecondition
+            }
             Self::IdempotencyMismatch => Code::InvalidArgument,
             Self::PayloadTooLarge | Self::TooManyRequests => Code::ResourceExhausted,
             Self::Unavailable => Code::Unavailable,
@@ -163,17 +168,42 @@ impl ErrorCode {
             Code::ResourceExhausted => Self::TooManyRequests,
             Code::Unavailable | Code::Cancelled => Self::Unavailable,
             Code::DeadlineExceeded => Self::Timeout,
-            Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => Self::Internal,
+            Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => {
+                Self::Internal
+            }
         }
     }
 
     /// Builds the status a service answers with.
     pub fn status(self, message: impl Into<String>) -> tonic::Status {
         let mut status = tonic::Status::new(self.grpc_code(), message);
+        status.metadata_mut().insert(
+            ERROR_CODE_METADATA,
+            tonic::metadata::MetadataValue::from_static(self.as_str()),
+        );
         status
-            .metadata_mut()
-            .insert(ERROR_CODE_METADATA, tonic::metadata::MetadataValue::from_static(self.as_str()));
+    }
+
+    /// A status that lists every fault found (validation), each on its own.
+    pub fn status_listing(self, faults: &[String]) -> tonic::Status {
+        let mut status = self.status(faults.join("; "));
+        if let Ok(json) = serde_json::to_vec(faults) {
+            status.metadata_mut().insert_bin(
+                ERROR_LIST_METADATA,
+                tonic::metadata::MetadataValue::from_bytes(&json),
+            );
+        }
         status
+    }
+
+    /// The faults a status lists, if it lists any.
+    pub fn faults_of(status: &tonic::Status) -> Vec<String> {
+        status
+            .metadata()
+            .get_bin(ERROR_LIST_METADATA)
+            .and_then(|value| value.to_bytes().ok())
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
     }
 
     /// Reads the stable code back from a status.
@@ -213,7 +243,10 @@ impl FromStr for ErrorCode {
 /// that something failed.
 pub fn database_error(error: &sqlx::Error) -> ErrorCode {
     match error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => {
             tracing::warn!(%error, "database unavailable");
             ErrorCode::Unavailable
         }
@@ -238,8 +271,25 @@ mod tests {
     }
 
     #[test]
+    fn faults_travel_one_by_one() {
+        let faults = vec![
+            "row 3: name is empty".to_owned(),
+            "row 4: 名称; with a semicolon".to_owned(),
+        ];
+        let status = ErrorCode::InvalidArgument.status_listing(&faults);
+        assert_eq!(ErrorCode::faults_of(&status), faults);
+        assert!(ErrorCode::faults_of(&ErrorCode::NotFound.status("x")).is_empty());
+    }
+
+    #[test]
     fn a_status_without_metadata_maps_by_grpc_code() {
-        assert_eq!(ErrorCode::of(&tonic::Status::unavailable("down")), ErrorCode::Unavailable);
-        assert_eq!(ErrorCode::of(&tonic::Status::unknown("?")), ErrorCode::Internal);
+        assert_eq!(
+            ErrorCode::of(&tonic::Status::unavailable("down")),
+            ErrorCode::Unavailable
+        );
+        assert_eq!(
+            ErrorCode::of(&tonic::Status::unknown("?")),
+            ErrorCode::Internal
+        );
     }
 }

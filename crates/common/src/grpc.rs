@@ -65,7 +65,10 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .into_axum_router()
         .layer(axum::middleware::from_fn_with_state(verifier, authenticate))
-        .route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())))
+        .route(
+            "/metrics",
+            axum::routing::get(move || std::future::ready(metrics.render())),
+        )
         .route("/healthz", axum::routing::get(|| std::future::ready("ok")))
         .layer(axum::middleware::from_fn(observe));
 
@@ -76,14 +79,20 @@ pub async fn serve(
             .set_service_status(service_name, tonic_health::ServingStatus::NotServing)
             .await;
     };
-    axum::serve(listener, router).with_graceful_shutdown(stopping).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stopping)
+        .await?;
     tracing::info!(service = service_name, "stopped");
     Ok(())
 }
 
 /// Refuses API calls that do not carry a valid identity; passes the verified
 /// [`Caller`] on in the request extensions. Health and reflection stay open.
-async fn authenticate(State(verifier): State<TokenVerifier>, mut request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(verifier): State<TokenVerifier>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if !request.uri().path().starts_with("/zhenggai.") {
         return next.run(request).await;
     }
@@ -128,7 +137,8 @@ async fn observe(request: Request, next: Next) -> Response {
         .unwrap_or("0")
         .to_owned();
     metrics::counter!("zg_grpc_requests_total", "rpc" => path.clone(), "grpc_status" => grpc_status).increment(1);
-    metrics::histogram!("zg_grpc_request_duration_seconds", "rpc" => path).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("zg_grpc_request_duration_seconds", "rpc" => path)
+        .record(started.elapsed().as_secs_f64());
     response
 }
 
@@ -184,10 +194,17 @@ pub async fn prepare(
 }
 
 /// The answer to every service's `Describe` call.
-pub async fn describe(service: &str, pool: &sqlx::PgPool) -> Result<(String, String, i64), tonic::Status> {
+pub async fn describe(
+    service: &str,
+    pool: &sqlx::PgPool,
+) -> Result<(String, String, i64), tonic::Status> {
     let schema_version = crate::db::schema_version(pool).await.map_err(|error| {
         let code = crate::error::database_error(&error);
         code.status(code.title())
     })?;
-    Ok((service.to_owned(), env!("CARGO_PKG_VERSION").to_owned(), schema_version))
+    Ok((
+        service.to_owned(),
+        env!("CARGO_PKG_VERSION").to_owned(),
+        schema_version,
+    ))
 }

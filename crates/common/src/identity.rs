@@ -78,8 +78,9 @@ impl TryFrom<String> for UnitCode {
     type Error = InvalidUnitCode;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        let is_division =
-            |s: &str| matches!(s.len(), 2 | 4 | 6 | 9 | 12) && s.bytes().all(|b| b.is_ascii_digit());
+        let is_division = |s: &str| {
+            matches!(s.len(), 2 | 4 | 6 | 9 | 12) && s.bytes().all(|b| b.is_ascii_digit())
+        };
         let valid = match text.split_once('D') {
             Some((government, seq)) => {
                 is_division(government)
@@ -89,7 +90,11 @@ impl TryFrom<String> for UnitCode {
             }
             None => is_division(&text),
         };
-        if valid { Ok(Self(text)) } else { Err(InvalidUnitCode(text)) }
+        if valid {
+            Ok(Self(text))
+        } else {
+            Err(InvalidUnitCode(text))
+        }
     }
 }
 
@@ -154,7 +159,9 @@ impl Role {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{0:?} is not a role: expected one of city_admin, supervisor, department, township, village, auditor")]
+#[error(
+    "{0:?} is not a role: expected one of city_admin, supervisor, department, township, village, auditor"
+)]
 pub struct InvalidRole(pub String);
 
 impl std::str::FromStr for Role {
@@ -246,11 +253,20 @@ impl From<Claims> for Caller {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read key file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot write key file {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("key file {path} does not hold an Ed25519 key in PEM: {source}")]
-    Parse { path: String, source: jsonwebtoken::errors::Error },
+    Parse {
+        path: String,
+        source: jsonwebtoken::errors::Error,
+    },
     #[error("cannot generate an Ed25519 key")]
     Generate,
 }
@@ -263,7 +279,9 @@ pub fn generate_key_pair() -> Result<(String, String), KeyError> {
         .map_err(|_| KeyError::Generate)?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Generate)?;
     // SubjectPublicKeyInfo for Ed25519: a fixed 12-byte prefix, then the 32-byte key.
-    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    let mut spki = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
     spki.extend_from_slice(pair.public_key().as_ref());
     Ok((pem("PRIVATE KEY", pkcs8.as_ref()), pem("PUBLIC KEY", &spki)))
 }
@@ -288,9 +306,15 @@ pub fn ensure_key_files(private: &Path, public: &Path) -> Result<bool, KeyError>
     let (private_pem, public_pem) = generate_key_pair()?;
     let write = |path: &Path, text: &str| {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| KeyError::Write { path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| KeyError::Write {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
-        std::fs::write(path, text).map_err(|source| KeyError::Write { path: path.display().to_string(), source })
+        std::fs::write(path, text).map_err(|source| KeyError::Write {
+            path: path.display().to_string(),
+            source,
+        })
     };
     write(private, &private_pem)?;
     #[cfg(unix)]
@@ -303,7 +327,10 @@ pub fn ensure_key_files(private: &Path, public: &Path) -> Result<bool, KeyError>
 }
 
 fn read_key(path: &Path) -> Result<Vec<u8>, KeyError> {
-    std::fs::read(path).map_err(|source| KeyError::Read { path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Mints tokens: held by the gateway alone.
@@ -314,11 +341,16 @@ pub struct TokenSigner {
 
 impl TokenSigner {
     pub fn from_pem(pem: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
-        Ok(Self { key: EncodingKey::from_ed_pem(pem)? })
+        Ok(Self {
+            key: EncodingKey::from_ed_pem(pem)?,
+        })
     }
 
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
-        Self::from_pem(&read_key(path)?).map_err(|source| KeyError::Parse { path: path.display().to_string(), source })
+        Self::from_pem(&read_key(path)?).map_err(|source| KeyError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
@@ -346,11 +378,17 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 5;
-        Ok(Self { key: DecodingKey::from_ed_pem(pem)?, validation })
+        Ok(Self {
+            key: DecodingKey::from_ed_pem(pem)?,
+            validation,
+        })
     }
 
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
-        Self::from_pem(&read_key(path)?).map_err(|source| KeyError::Parse { path: path.display().to_string(), source })
+        Self::from_pem(&read_key(path)?).map_err(|source| KeyError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, TokenRejected> {
@@ -371,12 +409,24 @@ mod tests {
     fn unit_codes_are_validated_and_nest_by_prefix() {
         assert!(UnitCode::try_from("411081114204").is_ok());
         assert!(UnitCode::try_from("411081D003").is_ok());
-        for bad in ["", "4", "41108", "41108111420x", "411081D03", "41D001", "411081 114"] {
+        for bad in [
+            "",
+            "4",
+            "41108",
+            "41108111420x",
+            "411081D03",
+            "41D001",
+            "411081 114",
+        ] {
             assert!(UnitCode::try_from(bad).is_err(), "{bad} accepted");
         }
         let village = code("411081114204");
         assert_eq!(
-            village.lineage().iter().map(UnitCode::as_str).collect::<Vec<_>>(),
+            village
+                .lineage()
+                .iter()
+                .map(UnitCode::as_str)
+                .collect::<Vec<_>>(),
             ["41", "4110", "411081", "411081114", "411081114204"]
         );
         assert_eq!(code("411081D003").parent(), Some(code("411081")));
@@ -437,7 +487,12 @@ mod tests {
         let stranger = TokenVerifier::from_pem(other_public.as_bytes()).unwrap();
         assert!(stranger.verify(&token).is_err());
 
-        let expired = Claims { exp: now - 600, nbf: now - 900, iat: now - 900, ..claims };
+        let expired = Claims {
+            exp: now - 600,
+            nbf: now - 900,
+            iat: now - 900,
+            ..claims
+        };
         assert!(verifier.verify(&signer.sign(&expired).unwrap()).is_err());
     }
 }

@@ -33,7 +33,10 @@ pub async fn signal() {
 
 /// A shutdown future that tests can trigger by hand: dropping or firing the
 /// returned sender stops the service.
-pub fn manual() -> (tokio::sync::oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+pub fn manual() -> (
+    tokio::sync::oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     (tx, async move {
         let _ = rx.await;

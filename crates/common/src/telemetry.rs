@@ -43,7 +43,9 @@ pub fn init(service: &'static str) -> anyhow::Result<TelemetryGuard> {
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .build()?;
-            let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
+            let resource = opentelemetry_sdk::Resource::builder()
+                .with_service_name(service)
+                .build();
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
@@ -59,7 +61,10 @@ pub fn init(service: &'static str) -> anyhow::Result<TelemetryGuard> {
             .with_tracer(provider.tracer(service))
             .with_filter(EnvFilter::new("info"))
     });
-    tracing_subscriber::registry().with(logs).with(traces).try_init()?;
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init()?;
     if let Some(provider) = &provider {
         opentelemetry::global::set_tracer_provider(provider.clone());
     }
@@ -78,8 +83,9 @@ pub fn inject_context(headers: &mut http::HeaderMap) {
 /// Makes `span` a child of the trace named in incoming headers, if any.
 pub fn adopt_context(span: &tracing::Span, headers: &http::HeaderMap) {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let parent =
-        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(headers))
+    });
     let _ = span.set_parent(parent);
 }
 
@@ -87,9 +93,10 @@ struct HeaderInjector<'a>(&'a mut http::HeaderMap);
 
 impl opentelemetry::propagation::Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) =
-            (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value))
-        {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
             self.0.insert(name, value);
         }
     }

@@ -28,10 +28,12 @@ impl CatalogueError {
 impl From<CatalogueError> for tonic::Status {
     fn from(error: CatalogueError) -> Self {
         match &error {
-            CatalogueError::Invalid(_) => ErrorCode::InvalidArgument.status(error.to_string()),
+            CatalogueError::Invalid(faults) => ErrorCode::InvalidArgument.status_listing(faults),
             CatalogueError::NotFound(_) => ErrorCode::NotFound.status(error.to_string()),
             CatalogueError::AlreadyExists(_) => ErrorCode::AlreadyExists.status(error.to_string()),
-            CatalogueError::PermissionDenied(_) => ErrorCode::PermissionDenied.status(error.to_string()),
+            CatalogueError::PermissionDenied(_) => {
+                ErrorCode::PermissionDenied.status(error.to_string())
+            }
             CatalogueError::Database(db) => {
                 let code = zhenggai_common::error::database_error(db);
                 code.status(code.title())

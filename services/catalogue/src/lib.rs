@@ -22,7 +22,11 @@ pub const SERVICE_NAME: &str = "zhenggai.catalogue.v1.CatalogueService";
 
 /// The catalogue's configuration, read once from the environment.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "zhenggai-catalogue", version, about = "The zhenggai catalogue service")]
+#[command(
+    name = "zhenggai-catalogue",
+    version,
+    about = "The zhenggai catalogue service"
+)]
 pub struct Config {
     /// Address for gRPC (and /metrics, /healthz).
     #[arg(long, env = "ZG_CATALOGUE_ADDR", default_value = "0.0.0.0:50051")]
@@ -35,10 +39,21 @@ pub struct Config {
 
 /// Connects to the database, migrates, seeds, and serves on `listener` until
 /// `shutdown` resolves; requests in flight finish first.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let (pool, verifier) =
-        zhenggai_common::grpc::prepare(&config.database, &config.identity, "zhenggai_catalogue", &storage::MIGRATOR).await?;
-    seed::apply(&pool).await.context("cannot seed the catalogue")?;
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (pool, verifier) = zhenggai_common::grpc::prepare(
+        &config.database,
+        &config.identity,
+        "zhenggai_catalogue",
+        &storage::MIGRATOR,
+    )
+    .await?;
+    seed::apply(&pool)
+        .await
+        .context("cannot seed the catalogue")?;
     let api = CatalogueServiceServer::new(grpc::CatalogueApi::new(pool.clone()))
         .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)

@@ -21,7 +21,10 @@ const FOUNDING_NOTICE: &str = include_str!("../seed/founding_notice.json");
 
 pub async fn apply(pool: &PgPool) -> Result<()> {
     let mut tx = pool.begin().await?;
-    for (name, csv) in [("directory:xuchang-4110", XUCHANG), ("directory:departments-411081", YUZHOU_DEPARTMENTS)] {
+    for (name, csv) in [
+        ("directory:xuchang-4110", XUCHANG),
+        ("directory:departments-411081", YUZHOU_DEPARTMENTS),
+    ] {
         if storage::claim_seed(&mut tx, name).await? {
             let table = UnitTable::parse_csv(csv).map_err(CatalogueError::Invalid)?;
             let counts = storage::upsert_units(&mut tx, &table).await?;

@@ -1,16 +1,16 @@
 //! Accounts and tokens: argon2id password hashes, the password policy, the
 //! lockout, minting tokens, and the extractor that authenticates a request.
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use uuid::Uuid;
 use zhenggai_common::identity::{Claims, TOKEN_AUDIENCE, TOKEN_ISSUER};
 use zhenggai_common::{Caller, ErrorCode};
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 /// What a password must be: at least `min_length` characters from at least
 /// `min_classes` of lower case, upper case, digits and other characters.
@@ -38,7 +38,9 @@ impl PasswordPolicy {
             )));
         }
         if password.chars().count() > 256 {
-            return Err(ApiError::invalid("the password must have at most 256 characters"));
+            return Err(ApiError::invalid(
+                "the password must have at most 256 characters",
+            ));
         }
         Ok(())
     }
@@ -50,7 +52,12 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
-            .map_err(|error| ApiError::new(ErrorCode::Internal, format!("cannot hash a password: {error}")))
+            .map_err(|error| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    format!("cannot hash a password: {error}"),
+                )
+            })
     })
     .await
     .map_err(|error| ApiError::new(ErrorCode::Internal, format!("hashing task failed: {error}")))?
@@ -64,8 +71,13 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&hash) else { return false };
-        Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && known
+        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&hash) else {
+            return false;
+        };
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && known
     })
     .await
     .unwrap_or(false)
@@ -80,7 +92,9 @@ pub fn generate_password() -> String {
     const OTHER: &[u8] = b"-_.+!";
     let mut rng = rand::rng();
     let mut pick = |set: &[u8]| set[rng.random_range(0..set.len())] as char;
-    let mut password: String = (0..16).map(|i| pick([LOWER, UPPER, DIGITS][i % 3])).collect();
+    let mut password: String = (0..16)
+        .map(|i| pick([LOWER, UPPER, DIGITS][i % 3]))
+        .collect();
     password.push(pick(OTHER));
     password.push(pick(DIGITS));
     password
@@ -102,10 +116,9 @@ impl AppState {
             nbf: now,
             exp: now + self.config.token_ttl_secs as i64,
         };
-        let token = self
-            .signer
-            .sign(&claims)
-            .map_err(|error| ApiError::new(ErrorCode::Internal, format!("cannot sign a token: {error}")))?;
+        let token = self.signer.sign(&claims).map_err(|error| {
+            ApiError::new(ErrorCode::Internal, format!("cannot sign a token: {error}"))
+        })?;
         Ok((token, claims))
     }
 }
@@ -121,16 +134,25 @@ pub struct Authenticated {
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("this endpoint needs a bearer token: Authorization: Bearer <token>"))?;
+            .ok_or_else(|| {
+                ApiError::unauthenticated(
+                    "this endpoint needs a bearer token: Authorization: Bearer <token>",
+                )
+            })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be Bearer <token>"))?;
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header must be Bearer <token>")
+            })?;
         let caller = state.verifier.verify(token).map_err(|error| {
             tracing::info!(%error, "token refused");
             ApiError::unauthenticated("the token is not valid or has expired")
@@ -138,7 +160,10 @@ impl FromRequestParts<AppState> for Authenticated {
         if !crate::storage::token_is_current(&state.pool, &caller).await? {
             return Err(ApiError::unauthenticated("the token was revoked"));
         }
-        Ok(Self { caller, token: token.to_owned() })
+        Ok(Self {
+            caller,
+            token: token.to_owned(),
+        })
     }
 }
 
@@ -148,7 +173,10 @@ mod tests {
 
     #[test]
     fn the_policy_needs_length_and_three_classes() {
-        let policy = PasswordPolicy { min_length: 8, min_classes: 3 };
+        let policy = PasswordPolicy {
+            min_length: 8,
+            min_classes: 3,
+        };
         assert!(policy.check("Abcdefg1").is_ok());
         assert!(policy.check("abcdefg1").is_err());
         assert!(policy.check("Abc1!").is_err());

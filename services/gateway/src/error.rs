@@ -26,7 +26,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: Vec::new(), retry_after_secs: None }
+        Self {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after_secs: None,
+        }
     }
 
     pub fn not_found(what: impl std::fmt::Display) -> Self {
@@ -56,14 +61,10 @@ impl From<tonic::Status> for ApiError {
                 tracing::warn!(grpc_code = ?status.code(), message = status.message(), "peer call failed");
                 Self::new(code, code.title())
             }
-            _ => {
-                let errors = if code == ErrorCode::InvalidArgument && status.message().contains("; ") {
-                    status.message().split("; ").map(str::to_owned).collect()
-                } else {
-                    Vec::new()
-                };
-                Self { errors, ..Self::new(code, status.message()) }
-            }
+            _ => Self {
+                errors: ErrorCode::faults_of(&status),
+                ..Self::new(code, status.message())
+            },
         }
     }
 }
@@ -77,7 +78,8 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = status.into_response();
         if let Some(seconds) = self.retry_after_secs
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
@@ -126,41 +128,56 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
     if is_problem {
         return response;
     }
-    let error = response.extensions().get::<ApiError>().cloned().unwrap_or_else(|| {
-        let code = match status {
-            StatusCode::NOT_FOUND => ErrorCode::NotFound,
-            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::NotFound,
-            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
-            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => ErrorCode::Timeout,
-            StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
-            StatusCode::TOO_MANY_REQUESTS => ErrorCode::TooManyRequests,
-            StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
-            s if s.is_client_error() => ErrorCode::InvalidArgument,
-            _ => ErrorCode::Internal,
-        };
-        let detail = match status {
-            StatusCode::METHOD_NOT_ALLOWED => "this path does not take that method".to_owned(),
-            StatusCode::NOT_FOUND => "no such resource".to_owned(),
-            _ => code.title().to_owned(),
-        };
-        ApiError::new(code, detail)
-    });
+    let error = response
+        .extensions()
+        .get::<ApiError>()
+        .cloned()
+        .unwrap_or_else(|| {
+            let code = match status {
+                StatusCode::NOT_FOUND => ErrorCode::NotFound,
+                StatusCode::METHOD_NOT_ALLOWED => ErrorCode::NotFound,
+                StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+                StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => ErrorCode::Timeout,
+                StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+                StatusCode::TOO_MANY_REQUESTS => ErrorCode::TooManyRequests,
+                StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+                s if s.is_client_error() => ErrorCode::InvalidArgument,
+                _ => ErrorCode::Internal,
+            };
+            let detail = match status {
+                StatusCode::METHOD_NOT_ALLOWED => "this path does not take that method".to_owned(),
+                StatusCode::NOT_FOUND => "no such resource".to_owned(),
+                _ => code.title().to_owned(),
+            };
+            ApiError::new(code, detail)
+        });
     if error.code == ErrorCode::Internal {
         tracing::error!(%request_id, detail = %error.detail, "internal error");
     }
-    let status = if status == StatusCode::METHOD_NOT_ALLOWED { status } else { StatusCode::from_u16(error.code.http_status()).unwrap_or(status) };
+    let status = if status == StatusCode::METHOD_NOT_ALLOWED {
+        status
+    } else {
+        StatusCode::from_u16(error.code.http_status()).unwrap_or(status)
+    };
     let body = Problem {
         kind: format!("urn:zhenggai:problem:{}", error.code.as_str()),
         title: error.code.title().to_owned(),
         status: status.as_u16(),
-        detail: if error.code == ErrorCode::Internal { error.code.title().to_owned() } else { error.detail },
+        detail: if error.code == ErrorCode::Internal {
+            error.code.title().to_owned()
+        } else {
+            error.detail
+        },
         code: error.code.as_str().to_owned(),
         request_id,
         errors: error.errors,
     };
     let (mut parts, _) = response.into_parts();
     parts.status = status;
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(bytes))

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::{get, post};
 use axum::Router;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -32,35 +32,67 @@ use crate::auth::PasswordPolicy;
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct LockoutConfig {
     /// Failed logins in a row that lock an account.
-    #[arg(long = "lockout-threshold", env = "ZG_LOCKOUT_THRESHOLD", default_value_t = 5)]
+    #[arg(
+        long = "lockout-threshold",
+        env = "ZG_LOCKOUT_THRESHOLD",
+        default_value_t = 5
+    )]
     pub threshold: u32,
     /// Minutes an account stays locked.
-    #[arg(long = "lockout-minutes", env = "ZG_LOCKOUT_MINUTES", default_value_t = 30)]
+    #[arg(
+        long = "lockout-minutes",
+        env = "ZG_LOCKOUT_MINUTES",
+        default_value_t = 30
+    )]
     pub minutes: u32,
 }
 
 /// The gateway's configuration, read once from the environment.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "zhenggai-gateway", version, about = "The zhenggai REST gateway")]
+#[command(
+    name = "zhenggai-gateway",
+    version,
+    about = "The zhenggai REST gateway"
+)]
 pub struct Config {
     /// Address for HTTP.
     #[arg(long, env = "ZG_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
     #[command(flatten)]
     pub database: DatabaseConfig,
-    #[arg(long, env = "ZG_CATALOGUE_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "ZG_CATALOGUE_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub catalogue_url: String,
     #[arg(long, env = "ZG_LEDGER_URL", default_value = "http://127.0.0.1:50052")]
     pub ledger_url: String,
-    #[arg(long, env = "ZG_SCHEDULER_URL", default_value = "http://127.0.0.1:50053")]
+    #[arg(
+        long,
+        env = "ZG_SCHEDULER_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
     pub scheduler_url: String,
-    #[arg(long, env = "ZG_NOTIFIER_URL", default_value = "http://127.0.0.1:50054")]
+    #[arg(
+        long,
+        env = "ZG_NOTIFIER_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
     pub notifier_url: String,
     /// PEM file with the Ed25519 private key that signs tokens (gateway only).
-    #[arg(long, env = "ZG_JWT_PRIVATE_KEY_FILE", default_value = "keys/jwt-private.pem")]
+    #[arg(
+        long,
+        env = "ZG_JWT_PRIVATE_KEY_FILE",
+        default_value = "keys/jwt-private.pem"
+    )]
     pub jwt_private_key_file: PathBuf,
     /// PEM file with the matching public key, which every service reads.
-    #[arg(long, env = "ZG_JWT_PUBLIC_KEY_FILE", default_value = "keys/jwt-public.pem")]
+    #[arg(
+        long,
+        env = "ZG_JWT_PUBLIC_KEY_FILE",
+        default_value = "keys/jwt-public.pem"
+    )]
     pub jwt_public_key_file: PathBuf,
     /// Write a new key pair to the two key files if they are missing, then exit.
     #[arg(long)]
@@ -121,15 +153,24 @@ impl AppState {
 
 /// Writes the key pair if it is missing (`--generate-keys`).
 pub fn generate_keys(config: &Config) -> anyhow::Result<bool> {
-    Ok(zhenggai_common::identity::ensure_key_files(&config.jwt_private_key_file, &config.jwt_public_key_file)?)
+    Ok(zhenggai_common::identity::ensure_key_files(
+        &config.jwt_private_key_file,
+        &config.jwt_public_key_file,
+    )?)
 }
 
 /// Connects, migrates, makes the first account if there is none, and serves
 /// HTTP on `listener` until `shutdown`; requests in flight finish first.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let signer = TokenSigner::from_file(&config.jwt_private_key_file)?;
     let verifier = TokenVerifier::from_file(&config.jwt_public_key_file)?;
-    let pool = zhenggai_common::db::connect(&config.database, "zhenggai_gateway", &storage::MIGRATOR).await?;
+    let pool =
+        zhenggai_common::db::connect(&config.database, "zhenggai_gateway", &storage::MIGRATOR)
+            .await?;
     let settings = Settings {
         token_ttl_secs: config.token_ttl_secs,
         password_policy: PasswordPolicy {
@@ -148,29 +189,40 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     };
     let app = router(state, &config);
     tracing::info!(address = %listener.local_addr()?, "serving HTTP");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     pool.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn bootstrap_admin(pool: &sqlx::PgPool, config: &Config, settings: &Settings) -> anyhow::Result<()> {
+async fn bootstrap_admin(
+    pool: &sqlx::PgPool,
+    config: &Config,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     if storage::has_users(pool).await? {
         return Ok(());
     }
     let unit = UnitCode::try_from(config.bootstrap_admin_unit.as_str())?;
     let (password, generated) = match &config.bootstrap_admin_password {
         Some(password) => {
-            settings
-                .password_policy
-                .check(password)
-                .map_err(|error| anyhow::anyhow!("ZG_BOOTSTRAP_ADMIN_PASSWORD: {}", error.detail))?;
+            settings.password_policy.check(password).map_err(|error| {
+                anyhow::anyhow!("ZG_BOOTSTRAP_ADMIN_PASSWORD: {}", error.detail)
+            })?;
             (password.clone(), false)
         }
         None => (auth::generate_password(), true),
     };
-    let hash = auth::hash_password(password.clone()).await.map_err(|error| anyhow::anyhow!(error.detail))?;
-    if storage::insert_user(pool, "admin", &hash, Role::CityAdmin, &unit, "bootstrap").await?.is_some() && generated {
+    let hash = auth::hash_password(password.clone())
+        .await
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
+    if storage::insert_user(pool, "admin", &hash, Role::CityAdmin, &unit, "bootstrap")
+        .await?
+        .is_some()
+        && generated
+    {
         // Printed once, on the console of the first start; never logged.
         println!("zhenggai: created the first account: username admin, password {password}");
     }
@@ -183,11 +235,20 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/auth/login", post(api::accounts::login))
         .route("/auth/logout", post(api::accounts::logout))
         .route("/me", get(api::accounts::me))
-        .route("/users", get(api::accounts::list_users).post(api::accounts::create_user))
+        .route(
+            "/users",
+            get(api::accounts::list_users).post(api::accounts::create_user),
+        )
         .route("/users/{id}/password", post(api::accounts::change_password))
-        .route("/documents", get(api::catalogue::list_documents).post(api::catalogue::publish_document))
+        .route(
+            "/documents",
+            get(api::catalogue::list_documents).post(api::catalogue::publish_document),
+        )
         .route("/documents/{id}", get(api::catalogue::get_document))
-        .route("/documents/{id}/problems", get(api::catalogue::list_problems))
+        .route(
+            "/documents/{id}/problems",
+            get(api::catalogue::list_problems),
+        )
         .route("/problems/{id}", get(api::catalogue::get_problem))
         .route("/units", get(api::catalogue::list_units))
         .route("/units/{code}", get(api::catalogue::get_unit))
@@ -195,9 +256,9 @@ fn router(state: AppState, config: &Config) -> Router {
         .merge(
             Router::new()
                 .route("/units/import", post(api::catalogue::import_units))
+                .layer(axum::extract::DefaultBodyLimit::disable())
                 .layer(RequestBodyLimitLayer::new(config.upload_limit_bytes)),
-        )
-        .route("/openapi.json", get(openapi::document));
+        );
     let metrics = zhenggai_common::grpc::metrics_handle();
     let ready_pool = state.pool.clone();
     Router::new()
@@ -213,7 +274,10 @@ fn router(state: AppState, config: &Config) -> Router {
                 }
             }),
         )
-        .route("/metrics", get(move || std::future::ready(metrics.render())))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        )
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()
@@ -231,7 +295,10 @@ fn router(state: AppState, config: &Config) -> Router {
 
 /// A span per request, continuing the caller's trace if it sent one, and
 /// request metrics by route.
-async fn observe(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn observe(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use tracing::Instrument as _;
     let route = request
         .extensions()
@@ -252,6 +319,7 @@ async fn observe(request: axum::extract::Request, next: axum::middleware::Next) 
     let status = response.status().as_u16();
     span.record("status", status);
     metrics::counter!("zg_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("zg_http_request_duration_seconds", "route" => route).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("zg_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
     response
 }

@@ -7,7 +7,11 @@ async fn main() -> anyhow::Result<()> {
         let written = zhenggai_gateway::generate_keys(&config)?;
         println!(
             "{} {} and {}",
-            if written { "wrote" } else { "kept the existing" },
+            if written {
+                "wrote"
+            } else {
+                "kept the existing"
+            },
             config.jwt_private_key_file.display(),
             config.jwt_public_key_file.display()
         );

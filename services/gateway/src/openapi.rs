@@ -1,7 +1,6 @@
 //! The OpenAPI document (`/api/v1/openapi.json`) and its page (`/docs`),
 //! served from the binary: nothing is fetched from a CDN.
 
-use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -26,14 +25,16 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
-}
-
+/// The page at `/docs` and the document at `/api/v1/openapi.json`.
 pub fn swagger_ui<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
-    utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/v1/openapi.json", ApiDoc::openapi()).into()
+    utoipa_swagger_ui::SwaggerUi::new("/docs")
+        .url("/api/v1/openapi.json", ApiDoc::openapi())
+        .into()
 }

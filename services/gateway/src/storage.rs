@@ -30,13 +30,20 @@ fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
-        role: row.try_get::<String, _>("role")?.parse().map_err(|e: zhenggai_common::identity::InvalidRole| corrupt(e.to_string()))?,
-        unit: UnitCode::try_from(row.try_get::<String, _>("unit_code")?).map_err(|e| corrupt(e.to_string()))?,
+        role: row
+            .try_get::<String, _>("role")?
+            .parse()
+            .map_err(|e: zhenggai_common::identity::InvalidRole| corrupt(e.to_string()))?,
+        unit: UnitCode::try_from(row.try_get::<String, _>("unit_code")?)
+            .map_err(|e| corrupt(e.to_string()))?,
         created_at: row.try_get("created_at")?,
     })
 }
 
-pub async fn credentials(pool: &PgPool, username: &str) -> Result<Option<Credentials>, sqlx::Error> {
+pub async fn credentials(
+    pool: &PgPool,
+    username: &str,
+) -> Result<Option<Credentials>, sqlx::Error> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS}, password_hash, locked_until FROM users WHERE username = $1"
     )))
@@ -84,13 +91,15 @@ pub async fn record_login(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
 }
 
 pub async fn user_by_id(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(user_from_row)
-        .transpose()
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .as_ref()
+    .map(user_from_row)
+    .transpose()
 }
 
 /// Creates an account; `None` when the username is taken.
@@ -121,11 +130,18 @@ pub async fn insert_user(
 }
 
 pub async fn has_users(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)").fetch_one(pool).await
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+        .fetch_one(pool)
+        .await
 }
 
 /// Users whose unit lies in the subtree `scope`, by username after `after`.
-pub async fn list_users(pool: &PgPool, scope: &UnitCode, after: Option<&str>, limit: u32) -> Result<Vec<User>, sqlx::Error> {
+pub async fn list_users(
+    pool: &PgPool,
+    scope: &UnitCode,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<User>, sqlx::Error> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users
           WHERE starts_with(unit_code, $1) AND ($2::text IS NULL OR username > $2)
@@ -142,7 +158,10 @@ pub async fn list_users(pool: &PgPool, scope: &UnitCode, after: Option<&str>, li
 }
 
 pub async fn current_password_hash(pool: &PgPool, id: Uuid) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1").bind(id).fetch_one(pool).await
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
 }
 
 /// Sets a new password, lifts any lock, and so ends every token issued before.
@@ -164,7 +183,9 @@ pub async fn revoke_token(pool: &PgPool, caller: &Caller) -> Result<(), sqlx::Er
         .bind(caller.expires_at as f64)
         .execute(pool)
         .await?;
-    sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < now() - interval '1 hour'").execute(pool).await?;
+    sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < now() - interval '1 hour'")
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

@@ -20,7 +20,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The ledger's configuration, read once from the environment.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "zhenggai-ledger", version, about = "The zhenggai ledger service")]
+#[command(
+    name = "zhenggai-ledger",
+    version,
+    about = "The zhenggai ledger service"
+)]
 pub struct Config {
     /// Address for gRPC (and /metrics, /healthz).
     #[arg(long, env = "ZG_LEDGER_ADDR", default_value = "0.0.0.0:50052")]
@@ -37,20 +41,44 @@ struct LedgerApi {
 
 #[tonic::async_trait]
 impl pb::ledger_service_server::LedgerService for LedgerApi {
-    async fn describe(&self, request: Request<pb::DescribeRequest>) -> Result<Response<pb::DescribeResponse>, Status> {
+    async fn describe(
+        &self,
+        request: Request<pb::DescribeRequest>,
+    ) -> Result<Response<pb::DescribeResponse>, Status> {
         zhenggai_common::grpc::caller(&request)?;
-        let (service, version, schema_version) = zhenggai_common::grpc::describe(SERVICE_NAME, &self.pool).await?;
-        Ok(Response::new(pb::DescribeResponse { service, version, schema_version }))
+        let (service, version, schema_version) =
+            zhenggai_common::grpc::describe(SERVICE_NAME, &self.pool).await?;
+        Ok(Response::new(pb::DescribeResponse {
+            service,
+            version,
+            schema_version,
+        }))
     }
 }
 
 /// Connects to the database, migrates, and serves on `listener` until
 /// `shutdown` resolves; requests in flight finish first.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let (pool, verifier) =
-        zhenggai_common::grpc::prepare(&config.database, &config.identity, "zhenggai_ledger", &MIGRATOR).await?;
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (pool, verifier) = zhenggai_common::grpc::prepare(
+        &config.database,
+        &config.identity,
+        "zhenggai_ledger",
+        &MIGRATOR,
+    )
+    .await?;
     let api = pb::ledger_service_server::LedgerServiceServer::new(LedgerApi { pool: pool.clone() });
-    zhenggai_common::grpc::serve(SERVICE_NAME, tonic::service::Routes::new(api), verifier, listener, shutdown).await?;
+    zhenggai_common::grpc::serve(
+        SERVICE_NAME,
+        tonic::service::Routes::new(api),
+        verifier,
+        listener,
+        shutdown,
+    )
+    .await?;
     pool.close().await;
     Ok(())
 }

@@ -20,7 +20,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The notifier's configuration, read once from the environment.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "zhenggai-notifier", version, about = "The zhenggai notifier service")]
+#[command(
+    name = "zhenggai-notifier",
+    version,
+    about = "The zhenggai notifier service"
+)]
 pub struct Config {
     /// Address for gRPC (and /metrics, /healthz).
     #[arg(long, env = "ZG_NOTIFIER_ADDR", default_value = "0.0.0.0:50054")]
@@ -37,20 +41,45 @@ struct NotifierApi {
 
 #[tonic::async_trait]
 impl pb::notifier_service_server::NotifierService for NotifierApi {
-    async fn describe(&self, request: Request<pb::DescribeRequest>) -> Result<Response<pb::DescribeResponse>, Status> {
+    async fn describe(
+        &self,
+        request: Request<pb::DescribeRequest>,
+    ) -> Result<Response<pb::DescribeResponse>, Status> {
         zhenggai_common::grpc::caller(&request)?;
-        let (service, version, schema_version) = zhenggai_common::grpc::describe(SERVICE_NAME, &self.pool).await?;
-        Ok(Response::new(pb::DescribeResponse { service, version, schema_version }))
+        let (service, version, schema_version) =
+            zhenggai_common::grpc::describe(SERVICE_NAME, &self.pool).await?;
+        Ok(Response::new(pb::DescribeResponse {
+            service,
+            version,
+            schema_version,
+        }))
     }
 }
 
 /// Connects to the database, migrates, and serves on `listener` until
 /// `shutdown` resolves; requests in flight finish first.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let (pool, verifier) =
-        zhenggai_common::grpc::prepare(&config.database, &config.identity, "zhenggai_notifier", &MIGRATOR).await?;
-    let api = pb::notifier_service_server::NotifierServiceServer::new(NotifierApi { pool: pool.clone() });
-    zhenggai_common::grpc::serve(SERVICE_NAME, tonic::service::Routes::new(api), verifier, listener, shutdown).await?;
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (pool, verifier) = zhenggai_common::grpc::prepare(
+        &config.database,
+        &config.identity,
+        "zhenggai_notifier",
+        &MIGRATOR,
+    )
+    .await?;
+    let api =
+        pb::notifier_service_server::NotifierServiceServer::new(NotifierApi { pool: pool.clone() });
+    zhenggai_common::grpc::serve(
+        SERVICE_NAME,
+        tonic::service::Routes::new(api),
+        verifier,
+        listener,
+        shutdown,
+    )
+    .await?;
     pool.close().await;
     Ok(())
 }

@@ -20,7 +20,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The scheduler's configuration, read once from the environment.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "zhenggai-scheduler", version, about = "The zhenggai scheduler service")]
+#[command(
+    name = "zhenggai-scheduler",
+    version,
+    about = "The zhenggai scheduler service"
+)]
 pub struct Config {
     /// Address for gRPC (and /metrics, /healthz).
     #[arg(long, env = "ZG_SCHEDULER_ADDR", default_value = "0.0.0.0:50053")]
@@ -37,20 +41,46 @@ struct SchedulerApi {
 
 #[tonic::async_trait]
 impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
-    async fn describe(&self, request: Request<pb::DescribeRequest>) -> Result<Response<pb::DescribeResponse>, Status> {
+    async fn describe(
+        &self,
+        request: Request<pb::DescribeRequest>,
+    ) -> Result<Response<pb::DescribeResponse>, Status> {
         zhenggai_common::grpc::caller(&request)?;
-        let (service, version, schema_version) = zhenggai_common::grpc::describe(SERVICE_NAME, &self.pool).await?;
-        Ok(Response::new(pb::DescribeResponse { service, version, schema_version }))
+        let (service, version, schema_version) =
+            zhenggai_common::grpc::describe(SERVICE_NAME, &self.pool).await?;
+        Ok(Response::new(pb::DescribeResponse {
+            service,
+            version,
+            schema_version,
+        }))
     }
 }
 
 /// Connects to the database, migrates, and serves on `listener` until
 /// `shutdown` resolves; requests in flight finish first.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let (pool, verifier) =
-        zhenggai_common::grpc::prepare(&config.database, &config.identity, "zhenggai_scheduler", &MIGRATOR).await?;
-    let api = pb::scheduler_service_server::SchedulerServiceServer::new(SchedulerApi { pool: pool.clone() });
-    zhenggai_common::grpc::serve(SERVICE_NAME, tonic::service::Routes::new(api), verifier, listener, shutdown).await?;
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (pool, verifier) = zhenggai_common::grpc::prepare(
+        &config.database,
+        &config.identity,
+        "zhenggai_scheduler",
+        &MIGRATOR,
+    )
+    .await?;
+    let api = pb::scheduler_service_server::SchedulerServiceServer::new(SchedulerApi {
+        pool: pool.clone(),
+    });
+    zhenggai_common::grpc::serve(
+        SERVICE_NAME,
+        tonic::service::Routes::new(api),
+        verifier,
+        listener,
+        shutdown,
+    )
+    .await?;
     pool.close().await;
     Ok(())
 }

@@ -142,7 +142,9 @@ impl Problems {
         if value.is_empty() {
             self.0.push(format!("{field} is empty"));
         } else if value.chars().count() > MAX_TEXT_CHARS {
-            self.0.push(format!("{field} is longer than {MAX_TEXT_CHARS} characters"));
+            self.0.push(format!(
+                "{field} is longer than {MAX_TEXT_CHARS} characters"
+            ));
         }
         value.to_owned()
     }
@@ -151,7 +153,8 @@ impl Problems {
         match NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d") {
             Ok(date) => Some(date),
             Err(_) => {
-                self.0.push(format!("{field} {value:?} is not a date YYYY-MM-DD"));
+                self.0
+                    .push(format!("{field} {value:?} is not a date YYYY-MM-DD"));
                 None
             }
         }
@@ -168,7 +171,9 @@ impl Problems {
         for (index, seq) in seqs.enumerate() {
             let expected = index as u32 + 1;
             if seq != expected {
-                self.0.push(format!("{field}: seq {seq} where {expected} was expected (numbering runs 1, 2, 3, …)"));
+                self.0.push(format!(
+                    "{field}: seq {seq} where {expected} was expected (numbering runs 1, 2, 3, …)"
+                ));
                 return;
             }
         }
@@ -186,8 +191,12 @@ impl TryFrom<DocumentDraft> for NewDocument {
         let issuer = p.text("issuer", &draft.issuer);
         let issued_on = p.date("issued_on", &draft.issued_on);
         let area = p.code("area", &draft.area);
-        let editorial_notes: Vec<String> =
-            draft.editorial_notes.iter().map(|note| note.trim().to_owned()).filter(|note| !note.is_empty()).collect();
+        let editorial_notes: Vec<String> = draft
+            .editorial_notes
+            .iter()
+            .map(|note| note.trim().to_owned())
+            .filter(|note| !note.is_empty())
+            .collect();
 
         if draft.aspects.is_empty() {
             p.0.push("aspects: a notice needs at least one aspect (方面)".to_owned());
@@ -196,7 +205,10 @@ impl TryFrom<DocumentDraft> for NewDocument {
         let aspects: Vec<NewAspect> = draft
             .aspects
             .iter()
-            .map(|aspect| NewAspect { seq: aspect.seq, name: p.text(&format!("aspects[{}].name", aspect.seq), &aspect.name) })
+            .map(|aspect| NewAspect {
+                seq: aspect.seq,
+                name: p.text(&format!("aspects[{}].name", aspect.seq), &aspect.name),
+            })
             .collect();
         let aspect_seqs: HashSet<u32> = aspects.iter().map(|aspect| aspect.seq).collect();
 
@@ -211,20 +223,31 @@ impl TryFrom<DocumentDraft> for NewDocument {
         for problem in &draft.problems {
             let at = format!("problems[{}]", problem.seq);
             if !aspect_seqs.contains(&problem.aspect_seq) {
-                p.0.push(format!("{at}.aspect_seq {} names no aspect", problem.aspect_seq));
+                p.0.push(format!(
+                    "{at}.aspect_seq {} names no aspect",
+                    problem.aspect_seq
+                ));
             }
             let title = p.text(&format!("{at}.title"), &problem.title);
             let manifestation = p.text(&format!("{at}.manifestation"), &problem.manifestation);
             if problem.measures.is_empty() {
-                p.0.push(format!("{at}.measures: a problem needs at least one measure (整改措施)"));
+                p.0.push(format!(
+                    "{at}.measures: a problem needs at least one measure (整改措施)"
+                ));
             }
-            p.sequence(&format!("{at}.measures"), problem.measures.iter().map(|measure| measure.seq));
+            p.sequence(
+                &format!("{at}.measures"),
+                problem.measures.iter().map(|measure| measure.seq),
+            );
             let measures = problem
                 .measures
                 .iter()
                 .map(|measure| NewMeasure {
                     seq: measure.seq,
-                    text: p.text(&format!("{at}.measures[{}].text", measure.seq), &measure.text),
+                    text: p.text(
+                        &format!("{at}.measures[{}].text", measure.seq),
+                        &measure.text,
+                    ),
                 })
                 .collect();
             let responsible = responsible_units(&mut p, &at, &problem.responsible_units);
@@ -232,8 +255,13 @@ impl TryFrom<DocumentDraft> for NewDocument {
                 "" => None,
                 text => p.date(&format!("{at}.deadline.due_on"), text),
             };
-            if due_on.is_none() && !problem.deadline.continuing && problem.deadline.due_on.trim().is_empty() {
-                p.0.push(format!("{at}.deadline: give a due_on date, or mark it continuing (持续推进)"));
+            if due_on.is_none()
+                && !problem.deadline.continuing
+                && problem.deadline.due_on.trim().is_empty()
+            {
+                p.0.push(format!(
+                    "{at}.deadline: give a due_on date, or mark it continuing (持续推进)"
+                ));
             }
             problems.push(NewProblem {
                 seq: problem.seq,
@@ -249,21 +277,36 @@ impl TryFrom<DocumentDraft> for NewDocument {
         }
 
         match (issued_on, area, p.0.is_empty()) {
-            (Some(issued_on), Some(area), true) => {
-                Ok(Self { doc_number, title, issuer, issued_on, area, editorial_notes, aspects, problems })
-            }
+            (Some(issued_on), Some(area), true) => Ok(Self {
+                doc_number,
+                title,
+                issuer,
+                issued_on,
+                area,
+                editorial_notes,
+                aspects,
+                problems,
+            }),
             _ => Err(p.0),
         }
     }
 }
 
-fn responsible_units(p: &mut Problems, at: &str, drafts: &[ResponsibleDraft]) -> Vec<ResponsibleRef> {
+fn responsible_units(
+    p: &mut Problems,
+    at: &str,
+    drafts: &[ResponsibleDraft],
+) -> Vec<ResponsibleRef> {
     if drafts.is_empty() {
-        p.0.push(format!("{at}.responsible_units: name at least one responsible unit (责任单位)"));
+        p.0.push(format!(
+            "{at}.responsible_units: name at least one responsible unit (责任单位)"
+        ));
     }
     let leads = drafts.iter().filter(|draft| draft.lead).count();
     if !drafts.is_empty() && leads != 1 {
-        p.0.push(format!("{at}.responsible_units: exactly one lead unit (牵头单位) is needed, {leads} given"));
+        p.0.push(format!(
+            "{at}.responsible_units: exactly one lead unit (牵头单位) is needed, {leads} given"
+        ));
     }
     let mut seen = HashSet::new();
     let mut refs = Vec::with_capacity(drafts.len());
@@ -274,18 +317,28 @@ fn responsible_units(p: &mut Problems, at: &str, drafts: &[ResponsibleDraft]) ->
             "townships" => ResponsibleScope::Townships,
             "departments" => ResponsibleScope::Departments,
             other => {
-                p.0.push(format!("{field}.scope {other:?} is not one of unit, townships, departments"));
+                p.0.push(format!(
+                    "{field}.scope {other:?} is not one of unit, townships, departments"
+                ));
                 continue;
             }
         };
         if draft.lead && scope != ResponsibleScope::Unit {
-            p.0.push(format!("{field}: the lead unit must be a single unit, not a group"));
+            p.0.push(format!(
+                "{field}: the lead unit must be a single unit, not a group"
+            ));
         }
-        let Some(code) = p.code(&format!("{field}.code"), &draft.code) else { continue };
+        let Some(code) = p.code(&format!("{field}.code"), &draft.code) else {
+            continue;
+        };
         if !seen.insert((code.clone(), scope as u8)) {
             p.0.push(format!("{field}: {code} is named twice"));
         }
-        refs.push(ResponsibleRef { code, lead: draft.lead, scope });
+        refs.push(ResponsibleRef {
+            code,
+            lead: draft.lead,
+            scope,
+        });
     }
     refs
 }
@@ -303,9 +356,25 @@ mod tests {
         let notice = NewDocument::try_from(founding()).unwrap();
         assert_eq!(notice.aspects.len(), 4);
         assert_eq!(notice.problems.len(), 15);
-        assert!(notice.problems.iter().all(|problem| problem.due_on.map(|d| d.to_string()).as_deref() == Some("2023-07-20") && problem.continuing));
-        assert!(notice.problems.iter().all(|problem| problem.responsible.iter().filter(|r| r.lead).count() == 1));
-        assert!(notice.problems.iter().flat_map(|problem| &problem.measures).all(|m| !m.text.starts_with("一是")));
+        assert!(notice.problems.iter().all(|problem| {
+            problem.due_on.map(|d| d.to_string()).as_deref() == Some("2023-07-20")
+                && problem.continuing
+        }));
+        assert!(
+            notice.problems.iter().all(|problem| problem
+                .responsible
+                .iter()
+                .filter(|r| r.lead)
+                .count()
+                == 1)
+        );
+        assert!(
+            notice
+                .problems
+                .iter()
+                .flat_map(|problem| &problem.measures)
+                .all(|m| !m.text.starts_with("一是"))
+        );
     }
 
     #[test]
@@ -317,11 +386,30 @@ mod tests {
         draft.problems[1].measures.clear();
         draft.problems[3].responsible_units[0].code = "1234567".into();
         let errors = NewDocument::try_from(draft).unwrap_err();
-        assert!(errors.iter().any(|e| e.starts_with("issued_on")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.contains("seq 9 where 3")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.contains("problems[1].responsible_units: exactly one lead")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.contains("problems[2].measures")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.contains("problems[4].responsible_units[0].code")), "{errors:?}");
+        assert!(
+            errors.iter().any(|e| e.starts_with("issued_on")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("seq 9 where 3")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("problems[1].responsible_units: exactly one lead")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("problems[2].measures")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("problems[4].responsible_units[0].code")),
+            "{errors:?}"
+        );
     }
 }
 

@@ -4,7 +4,7 @@ pub mod document;
 pub mod unit;
 
 pub use document::{
-    Document, DocumentDraft, NewAspect, NewDocument, NewMeasure, NewProblem, Problem, ResponsibleRef, ResponsibleScope,
-    ResponsibleUnit,
+    Document, DocumentDraft, NewAspect, NewDocument, NewMeasure, NewProblem, Problem,
+    ResponsibleRef, ResponsibleScope, ResponsibleUnit,
 };
 pub use unit::{Level, Unit, UnitTable};

@@ -83,13 +83,23 @@ impl UnitTable {
     /// export. Every row is checked; the errors name the row (1-based, the
     /// header being row 1) and say what is wrong.
     pub fn parse_csv(bytes: &[u8]) -> Result<Self, Vec<String>> {
-        let text = std::str::from_utf8(bytes).map_err(|_| vec!["the file is not UTF-8 text".to_owned()])?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| vec!["the file is not UTF-8 text".to_owned()])?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
-        let header = reader.headers().map_err(|error| vec![format!("row 1: {error}")])?.clone();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(text.as_bytes());
+        let header = reader
+            .headers()
+            .map_err(|error| vec![format!("row 1: {error}")])?
+            .clone();
         let expected = ["code", "name", "level", "parent_code"];
         if header.iter().map(str::trim).collect::<Vec<_>>() != expected {
-            return Err(vec![format!("row 1: the header must be {}", expected.join(","))]);
+            return Err(vec![format!(
+                "row 1: the header must be {}",
+                expected.join(",")
+            )]);
         }
         let mut errors = Vec::new();
         let mut units = Vec::new();
@@ -138,19 +148,32 @@ impl UnitTable {
         let level: Level = field(2).parse()?;
         let parent_code = match field(3) {
             "" => None,
-            text => Some(UnitCode::try_from(text).map_err(|error| format!("parent_code: {error}"))?),
+            text => {
+                Some(UnitCode::try_from(text).map_err(|error| format!("parent_code: {error}"))?)
+            }
         };
         match &parent_code {
-            None if level != Level::Province => return Err(format!("a {level} needs a parent_code")),
+            None if level != Level::Province => {
+                return Err(format!("a {level} needs a parent_code"));
+            }
             Some(parent) if !(code.is_within(parent) && code != *parent) => {
-                return Err(format!("code {code} does not extend its parent's code {parent}"));
+                return Err(format!(
+                    "code {code} does not extend its parent's code {parent}"
+                ));
             }
             _ => {}
         }
         if (level == Level::Department) != code.is_department() {
-            return Err(format!("code {code} does not fit level {level}: departments, and only they, have a D code"));
+            return Err(format!(
+                "code {code} does not fit level {level}: departments, and only they, have a D code"
+            ));
         }
-        Ok(Unit { code, name: name.to_owned(), level, parent_code })
+        Ok(Unit {
+            code,
+            name: name.to_owned(),
+            level,
+            parent_code,
+        })
     }
 
     /// Parent codes that the table names but does not contain.
@@ -181,7 +204,10 @@ mod tests {
         let townships_of_yuzhou = table
             .units
             .iter()
-            .filter(|unit| unit.level == Level::Township && unit.parent_code.as_ref().map(UnitCode::as_str) == Some("411081"))
+            .filter(|unit| {
+                unit.level == Level::Township
+                    && unit.parent_code.as_ref().map(UnitCode::as_str) == Some("411081")
+            })
             .count();
         assert_eq!(townships_of_yuzhou, 26);
     }

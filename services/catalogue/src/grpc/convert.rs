@@ -2,7 +2,9 @@
 
 use zhenggai_proto::catalogue::v1 as pb;
 
-use crate::domain::document::{AspectDraft, DeadlineDraft, MeasureDraft, ProblemDraft, ResponsibleDraft};
+use crate::domain::document::{
+    AspectDraft, DeadlineDraft, MeasureDraft, ProblemDraft, ResponsibleDraft,
+};
 use crate::domain::{Document, DocumentDraft, Problem, Unit};
 
 pub fn draft_from_request(request: pb::PublishDocumentRequest) -> DocumentDraft {
@@ -13,7 +15,14 @@ pub fn draft_from_request(request: pb::PublishDocumentRequest) -> DocumentDraft 
         issued_on: request.issued_on,
         area: request.area,
         editorial_notes: request.editorial_notes,
-        aspects: request.aspects.into_iter().map(|a| AspectDraft { seq: a.seq, name: a.name }).collect(),
+        aspects: request
+            .aspects
+            .into_iter()
+            .map(|a| AspectDraft {
+                seq: a.seq,
+                name: a.name,
+            })
+            .collect(),
         problems: request
             .problems
             .into_iter()
@@ -22,16 +31,30 @@ pub fn draft_from_request(request: pb::PublishDocumentRequest) -> DocumentDraft 
                 aspect_seq: p.aspect_seq,
                 title: p.title,
                 manifestation: p.manifestation,
-                measures: p.measures.into_iter().map(|m| MeasureDraft { seq: m.seq, text: m.text }).collect(),
+                measures: p
+                    .measures
+                    .into_iter()
+                    .map(|m| MeasureDraft {
+                        seq: m.seq,
+                        text: m.text,
+                    })
+                    .collect(),
                 responsible_units: p
                     .responsible_units
                     .into_iter()
-                    .map(|r| ResponsibleDraft { code: r.code, lead: r.lead, scope: r.scope })
+                    .map(|r| ResponsibleDraft {
+                        code: r.code,
+                        lead: r.lead,
+                        scope: r.scope,
+                    })
                     .collect(),
                 responsible_text: p.responsible_text,
                 deadline: p
                     .deadline
-                    .map(|d| DeadlineDraft { due_on: d.due_on, continuing: d.continuing })
+                    .map(|d| DeadlineDraft {
+                        due_on: d.due_on,
+                        continuing: d.continuing,
+                    })
                     .unwrap_or_default(),
             })
             .collect(),
@@ -55,10 +78,19 @@ pub fn document(doc: Document) -> pb::Document {
         issuer: doc.issuer,
         issued_on: doc.issued_on.to_string(),
         area: doc.area.into(),
-        aspects: doc.aspects.into_iter().map(|a| pb::Aspect { seq: a.seq, name: a.name }).collect(),
+        aspects: doc
+            .aspects
+            .into_iter()
+            .map(|a| pb::Aspect {
+                seq: a.seq,
+                name: a.name,
+            })
+            .collect(),
         problem_count: doc.problem_count,
         editorial_notes: doc.editorial_notes,
-        published_at: doc.published_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        published_at: doc
+            .published_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }
 }
 
@@ -69,12 +101,26 @@ pub fn problem(problem: Problem) -> pb::Problem {
         seq: problem.seq,
         title: problem.title,
         manifestation: problem.manifestation,
-        aspect: Some(pb::Aspect { seq: problem.aspect.seq, name: problem.aspect.name }),
-        measures: problem.measures.into_iter().map(|m| pb::Measure { seq: m.seq, text: m.text }).collect(),
+        aspect: Some(pb::Aspect {
+            seq: problem.aspect.seq,
+            name: problem.aspect.name,
+        }),
+        measures: problem
+            .measures
+            .into_iter()
+            .map(|m| pb::Measure {
+                seq: m.seq,
+                text: m.text,
+            })
+            .collect(),
         responsible_units: problem
             .responsible_units
             .into_iter()
-            .map(|r| pb::ResponsibleUnit { code: r.code.into(), name: r.name, lead: r.lead })
+            .map(|r| pb::ResponsibleUnit {
+                code: r.code.into(),
+                name: r.name,
+                lead: r.lead,
+            })
             .collect(),
         deadline: Some(pb::Deadline {
             due_on: problem.due_on.map(|d| d.to_string()).unwrap_or_default(),

@@ -32,18 +32,25 @@ fn unit_code(field: &str, text: &str) -> Result<UnitCode> {
 }
 
 fn uuid(field: &str, text: &str) -> Result<Uuid> {
-    Uuid::parse_str(text).map_err(|_| CatalogueError::invalid(format!("{field}: {text:?} is not a UUID")))
+    Uuid::parse_str(text)
+        .map_err(|_| CatalogueError::invalid(format!("{field}: {text:?} is not a UUID")))
 }
 
 fn page_limit(limit: u32) -> u32 {
-    if limit == 0 { DEFAULT_PAGE } else { limit.min(MAX_PAGE) }
+    if limit == 0 {
+        DEFAULT_PAGE
+    } else {
+        limit.min(MAX_PAGE)
+    }
 }
 
 fn require_city_admin(caller: &Caller, action: &str) -> Result<()> {
     if caller.role == Role::CityAdmin {
         Ok(())
     } else {
-        Err(CatalogueError::PermissionDenied(format!("only the city office (city_admin) may {action}")))
+        Err(CatalogueError::PermissionDenied(format!(
+            "only the city office (city_admin) may {action}"
+        )))
     }
 }
 
@@ -58,13 +65,20 @@ impl CatalogueApi {
 
 #[tonic::async_trait]
 impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
-    async fn publish_document(&self, request: Request<pb::PublishDocumentRequest>) -> Result<Response<pb::Document>, Status> {
+    async fn publish_document(
+        &self,
+        request: Request<pb::PublishDocumentRequest>,
+    ) -> Result<Response<pb::Document>, Status> {
         let caller = caller(&request)?.clone();
         require_city_admin(&caller, "publish a notice")?;
         let draft = convert::draft_from_request(request.into_inner());
         let doc = NewDocument::try_from(draft).map_err(CatalogueError::Invalid)?;
         if !caller.sees(&doc.area) {
-            return Err(CatalogueError::PermissionDenied(format!("area {} lies outside your unit {}", doc.area, caller.unit)).into());
+            return Err(CatalogueError::PermissionDenied(format!(
+                "area {} lies outside your unit {}",
+                doc.area, caller.unit
+            ))
+            .into());
         }
         let mut tx = self.pool.begin().await.map_err(CatalogueError::from)?;
         let id = storage::insert_document(&mut tx, &doc, &caller.username).await?;
@@ -85,17 +99,33 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
             "" => None,
             cursor => Some(uuid("cursor", cursor)?),
         };
-        let above: Vec<String> = caller.unit.lineage().into_iter().map(String::from).collect();
-        let docs = storage::list_documents(&self.pool, &caller.scope(), &above, after, limit + 1).await?;
-        Ok(Response::new(paged(docs, limit, |doc| doc.id.to_string(), convert::document, |items, next_cursor| {
-            pb::ListDocumentsResponse { items, next_cursor }
-        })))
+        let above: Vec<String> = caller
+            .unit
+            .lineage()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let docs =
+            storage::list_documents(&self.pool, &caller.scope(), &above, after, limit + 1).await?;
+        Ok(Response::new(paged(
+            docs,
+            limit,
+            |doc| doc.id.to_string(),
+            convert::document,
+            |items, next_cursor| pb::ListDocumentsResponse { items, next_cursor },
+        )))
     }
 
-    async fn get_document(&self, request: Request<pb::GetDocumentRequest>) -> Result<Response<pb::Document>, Status> {
+    async fn get_document(
+        &self,
+        request: Request<pb::GetDocumentRequest>,
+    ) -> Result<Response<pb::Document>, Status> {
         let caller = caller(&request)?;
-        let id = uuid("id", &request.get_ref().id).map_err(|_| CatalogueError::NotFound("document".into()))?;
-        Ok(Response::new(convert::document(self.visible_document(caller, id).await?)))
+        let id = uuid("id", &request.get_ref().id)
+            .map_err(|_| CatalogueError::NotFound("document".into()))?;
+        Ok(Response::new(convert::document(
+            self.visible_document(caller, id).await?,
+        )))
     }
 
     async fn list_problems(
@@ -103,15 +133,22 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
         request: Request<pb::ListProblemsRequest>,
     ) -> Result<Response<pb::ListProblemsResponse>, Status> {
         let caller = caller(&request)?;
-        let id = uuid("document_id", &request.get_ref().document_id).map_err(|_| CatalogueError::NotFound("document".into()))?;
+        let id = uuid("document_id", &request.get_ref().document_id)
+            .map_err(|_| CatalogueError::NotFound("document".into()))?;
         self.visible_document(caller, id).await?;
         let problems = storage::list_problems(&self.pool, id).await?;
-        Ok(Response::new(pb::ListProblemsResponse { items: problems.into_iter().map(convert::problem).collect() }))
+        Ok(Response::new(pb::ListProblemsResponse {
+            items: problems.into_iter().map(convert::problem).collect(),
+        }))
     }
 
-    async fn get_problem(&self, request: Request<pb::GetProblemRequest>) -> Result<Response<pb::Problem>, Status> {
+    async fn get_problem(
+        &self,
+        request: Request<pb::GetProblemRequest>,
+    ) -> Result<Response<pb::Problem>, Status> {
         let caller = caller(&request)?;
-        let id = uuid("id", &request.get_ref().id).map_err(|_| CatalogueError::NotFound("problem".into()))?;
+        let id = uuid("id", &request.get_ref().id)
+            .map_err(|_| CatalogueError::NotFound("problem".into()))?;
         let problem = storage::get_problem(&self.pool, id)
             .await?
             .filter(|problem| caller.sees_directory_entry(&problem.area))
@@ -119,18 +156,26 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
         Ok(Response::new(convert::problem(problem)))
     }
 
-    async fn get_unit(&self, request: Request<pb::GetUnitRequest>) -> Result<Response<pb::Unit>, Status> {
+    async fn get_unit(
+        &self,
+        request: Request<pb::GetUnitRequest>,
+    ) -> Result<Response<pb::Unit>, Status> {
         let caller = caller(&request)?;
         let not_found = || CatalogueError::NotFound(format!("unit {}", request.get_ref().code));
         let code = UnitCode::try_from(request.get_ref().code.as_str()).map_err(|_| not_found())?;
         if !caller.sees_directory_entry(&code) {
             return Err(not_found().into());
         }
-        let unit = storage::get_unit(&self.pool, &code).await?.ok_or_else(not_found)?;
+        let unit = storage::get_unit(&self.pool, &code)
+            .await?
+            .ok_or_else(not_found)?;
         Ok(Response::new(convert::unit(unit)))
     }
 
-    async fn list_units(&self, request: Request<pb::ListUnitsRequest>) -> Result<Response<pb::ListUnitsResponse>, Status> {
+    async fn list_units(
+        &self,
+        request: Request<pb::ListUnitsRequest>,
+    ) -> Result<Response<pb::ListUnitsResponse>, Status> {
         let caller = caller(&request)?.clone();
         let request = request.into_inner();
         let parent = match request.parent_code.as_str() {
@@ -153,12 +198,19 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
             limit: limit + 1,
         };
         let units = storage::list_units(&self.pool, &query).await?;
-        Ok(Response::new(paged(units, limit, |unit| unit.code.to_string(), convert::unit, |items, next_cursor| {
-            pb::ListUnitsResponse { items, next_cursor }
-        })))
+        Ok(Response::new(paged(
+            units,
+            limit,
+            |unit| unit.code.to_string(),
+            convert::unit,
+            |items, next_cursor| pb::ListUnitsResponse { items, next_cursor },
+        )))
     }
 
-    async fn get_ancestors(&self, request: Request<pb::GetUnitRequest>) -> Result<Response<pb::ListUnitsResponse>, Status> {
+    async fn get_ancestors(
+        &self,
+        request: Request<pb::GetUnitRequest>,
+    ) -> Result<Response<pb::ListUnitsResponse>, Status> {
         let caller = caller(&request)?;
         let not_found = || CatalogueError::NotFound(format!("unit {}", request.get_ref().code));
         let code = UnitCode::try_from(request.get_ref().code.as_str()).map_err(|_| not_found())?;
@@ -166,7 +218,10 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
             return Err(not_found().into());
         }
         let units = storage::ancestors(&self.pool, &code).await?;
-        Ok(Response::new(pb::ListUnitsResponse { items: units.into_iter().map(convert::unit).collect(), next_cursor: String::new() }))
+        Ok(Response::new(pb::ListUnitsResponse {
+            items: units.into_iter().map(convert::unit).collect(),
+            next_cursor: String::new(),
+        }))
     }
 
     async fn import_units(
@@ -175,7 +230,8 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
     ) -> Result<Response<pb::ImportUnitsResponse>, Status> {
         let caller = caller(&request)?.clone();
         require_city_admin(&caller, "import the unit directory")?;
-        let table = UnitTable::parse_csv(&request.get_ref().csv).map_err(CatalogueError::Invalid)?;
+        let table =
+            UnitTable::parse_csv(&request.get_ref().csv).map_err(CatalogueError::Invalid)?;
         let mut tx = self.pool.begin().await.map_err(CatalogueError::from)?;
         let counts = storage::upsert_units(&mut tx, &table).await?;
         tx.commit().await.map_err(CatalogueError::from)?;
@@ -198,6 +254,10 @@ fn paged<T, M, R>(
 ) -> R {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(&key).unwrap_or_default() } else { String::new() };
+    let next_cursor = if more {
+        rows.last().map(&key).unwrap_or_default()
+    } else {
+        String::new()
+    };
     build(rows.into_iter().map(convert).collect(), next_cursor)
 }

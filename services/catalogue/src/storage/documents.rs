@@ -4,7 +4,9 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 use zhenggai_common::UnitCode;
 
-use crate::domain::{Document, NewAspect, NewDocument, NewMeasure, Problem, ResponsibleScope, ResponsibleUnit};
+use crate::domain::{
+    Document, NewAspect, NewDocument, NewMeasure, Problem, ResponsibleScope, ResponsibleUnit,
+};
 use crate::error::{CatalogueError, Result};
 
 fn corrupt(what: impl ToString) -> CatalogueError {
@@ -21,18 +23,27 @@ fn seq(value: i32) -> u32 {
 
 /// Writes a validated notice whole in the caller's transaction, expanding
 /// group names of responsible units (各乡镇) through the directory.
-pub async fn insert_document(tx: &mut PgConnection, doc: &NewDocument, published_by: &str) -> Result<Uuid> {
-    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM documents WHERE doc_number = $1)")
-        .bind(&doc.doc_number)
-        .fetch_one(&mut *tx)
-        .await?;
+pub async fn insert_document(
+    tx: &mut PgConnection,
+    doc: &NewDocument,
+    published_by: &str,
+) -> Result<Uuid> {
+    let taken: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM documents WHERE doc_number = $1)")
+            .bind(&doc.doc_number)
+            .fetch_one(&mut *tx)
+            .await?;
     if taken {
-        return Err(CatalogueError::AlreadyExists(format!("a notice numbered {} is published already", doc.doc_number)));
+        return Err(CatalogueError::AlreadyExists(format!(
+            "a notice numbered {} is published already",
+            doc.doc_number
+        )));
     }
-    let area_known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM units WHERE code = $1)")
-        .bind(doc.area.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
+    let area_known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM units WHERE code = $1)")
+            .bind(doc.area.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
     let mut faults = Vec::new();
     if !area_known {
         faults.push(format!("area: {} is not in the unit directory", doc.area));
@@ -102,7 +113,8 @@ pub async fn insert_document(tx: &mut PgConnection, doc: &NewDocument, published
         .execute(&mut *tx)
         .await?;
 
-    let (mut u_problem, mut u_code, mut u_lead, mut u_position) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut u_problem, mut u_code, mut u_lead, mut u_position) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (units, problem_id) in expanded.iter().zip(&problem_ids) {
         for (position, (unit, lead)) in units.iter().enumerate() {
             u_problem.push(*problem_id);
@@ -140,12 +152,13 @@ async fn expand_responsible(
                 ResponsibleScope::Departments => (r.code.to_string(), "department"),
             };
             if !groups.contains_key(&key) {
-                let members: Vec<String> =
-                    sqlx::query_scalar("SELECT code FROM units WHERE parent_code = $1 AND level = $2 ORDER BY code")
-                        .bind(&key.0)
-                        .bind(key.1)
-                        .fetch_all(&mut *tx)
-                        .await?;
+                let members: Vec<String> = sqlx::query_scalar(
+                    "SELECT code FROM units WHERE parent_code = $1 AND level = $2 ORDER BY code",
+                )
+                .bind(&key.0)
+                .bind(key.1)
+                .fetch_all(&mut *tx)
+                .await?;
                 groups.insert(key, members);
             }
         }
@@ -185,7 +198,11 @@ async fn expand_responsible(
                     }
                 }
                 ResponsibleScope::Townships | ResponsibleScope::Departments => {
-                    let level = if r.scope == ResponsibleScope::Townships { "township" } else { "department" };
+                    let level = if r.scope == ResponsibleScope::Townships {
+                        "township"
+                    } else {
+                        "department"
+                    };
                     let members = &groups[&(r.code.to_string(), level)];
                     if members.is_empty() {
                         faults.push(format!(
@@ -204,10 +221,14 @@ async fn expand_responsible(
     Ok(expanded)
 }
 
-const DOCUMENT_COLUMNS: &str = "d.id, d.doc_number, d.title, d.issuer, d.issued_on, d.area, d.editorial_notes, d.published_at,
+const DOCUMENT_COLUMNS: &str =
+    "d.id, d.doc_number, d.title, d.issuer, d.issued_on, d.area, d.editorial_notes, d.published_at,
     (SELECT count(*) FROM problems p WHERE p.document_id = d.id) AS problem_count";
 
-async fn documents_from_rows(pool: &PgPool, rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Document>> {
+async fn documents_from_rows(
+    pool: &PgPool,
+    rows: Vec<sqlx::postgres::PgRow>,
+) -> Result<Vec<Document>> {
     let ids: Vec<Uuid> = rows.iter().map(|row| row.get("id")).collect();
     let mut aspects: HashMap<Uuid, Vec<NewAspect>> = HashMap::new();
     for row in sqlx::query("SELECT document_id, seq, name FROM aspects WHERE document_id = ANY($1) ORDER BY document_id, seq")
@@ -232,7 +253,8 @@ async fn documents_from_rows(pool: &PgPool, rows: Vec<sqlx::postgres::PgRow>) ->
                 issued_on: row.try_get("issued_on")?,
                 area: code(row.try_get("area")?)?,
                 aspects: aspects.remove(&id).unwrap_or_default(),
-                problem_count: u32::try_from(row.try_get::<i64, _>("problem_count")?).unwrap_or_default(),
+                problem_count: u32::try_from(row.try_get::<i64, _>("problem_count")?)
+                    .unwrap_or_default(),
                 editorial_notes: notes.0,
                 published_at: row.try_get("published_at")?,
             })
@@ -266,10 +288,12 @@ pub async fn list_documents(
 }
 
 pub async fn get_document(pool: &PgPool, id: Uuid) -> Result<Option<Document>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1")))
-        .bind(id)
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1"
+    )))
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
     Ok(documents_from_rows(pool, rows).await?.pop())
 }
 
@@ -281,7 +305,11 @@ pub async fn get_problem(pool: &PgPool, id: Uuid) -> Result<Option<Problem>> {
     Ok(load_problems(pool, None, Some(id)).await?.pop())
 }
 
-async fn load_problems(pool: &PgPool, document_id: Option<Uuid>, problem_id: Option<Uuid>) -> Result<Vec<Problem>> {
+async fn load_problems(
+    pool: &PgPool,
+    document_id: Option<Uuid>,
+    problem_id: Option<Uuid>,
+) -> Result<Vec<Problem>> {
     let rows = sqlx::query(
         "SELECT p.id, p.document_id, p.seq, p.title, p.manifestation, p.responsible_text, p.due_on, p.continuing,
                 p.aspect_seq, a.name AS aspect_name, d.area
@@ -333,7 +361,10 @@ async fn load_problems(pool: &PgPool, document_id: Option<Uuid>, problem_id: Opt
                 seq: seq(row.try_get("seq")?),
                 title: row.try_get("title")?,
                 manifestation: row.try_get("manifestation")?,
-                aspect: NewAspect { seq: seq(row.try_get("aspect_seq")?), name: row.try_get("aspect_name")? },
+                aspect: NewAspect {
+                    seq: seq(row.try_get("aspect_seq")?),
+                    name: row.try_get("aspect_name")?,
+                },
                 measures: measures.remove(&id).unwrap_or_default(),
                 responsible_units: units.remove(&id).unwrap_or_default(),
                 responsible_text: row.try_get("responsible_text")?,

@@ -4,7 +4,7 @@ mod documents;
 mod units;
 
 pub use documents::{get_document, get_problem, insert_document, list_documents, list_problems};
-pub use units::{ancestors, get_unit, list_units, upsert_units, ImportCounts, UnitQuery};
+pub use units::{ImportCounts, UnitQuery, ancestors, get_unit, list_units, upsert_units};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

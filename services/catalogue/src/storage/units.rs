@@ -21,7 +21,10 @@ fn unit_from_row(row: &sqlx::postgres::PgRow) -> Result<Unit> {
         code: UnitCode::try_from(code).map_err(|e| corrupt(e.to_string()))?,
         name: row.try_get("name")?,
         level: level.parse().map_err(corrupt)?,
-        parent_code: parent.map(UnitCode::try_from).transpose().map_err(|e| corrupt(e.to_string()))?,
+        parent_code: parent
+            .map(UnitCode::try_from)
+            .transpose()
+            .map_err(|e| corrupt(e.to_string()))?,
     })
 }
 
@@ -45,8 +48,12 @@ pub async fn upsert_units(tx: &mut PgConnection, table: &UnitTable) -> Result<Im
         }
     }
     let n = table.units.len();
-    let (mut codes, mut names, mut levels, mut parents) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut codes, mut names, mut levels, mut parents) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for unit in &table.units {
         codes.push(unit.code.as_str());
         names.push(unit.name.as_str());
@@ -68,9 +75,16 @@ pub async fn upsert_units(tx: &mut PgConnection, table: &UnitTable) -> Result<Im
     .bind(&parents)
     .fetch_all(&mut *tx)
     .await?;
-    let inserted = rows.iter().filter(|row| row.get::<bool, _>("inserted")).count() as u64;
+    let inserted = rows
+        .iter()
+        .filter(|row| row.get::<bool, _>("inserted"))
+        .count() as u64;
     let updated = rows.len() as u64 - inserted;
-    Ok(ImportCounts { inserted, updated, unchanged: n as u64 - inserted - updated })
+    Ok(ImportCounts {
+        inserted,
+        updated,
+        unchanged: n as u64 - inserted - updated,
+    })
 }
 
 pub async fn get_unit(pool: &PgPool, code: &UnitCode) -> Result<Option<Unit>> {

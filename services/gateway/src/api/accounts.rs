@@ -1,8 +1,8 @@
 //! Login, logout, the caller's own account, and account management.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use zhenggai_proto::catalogue::v1 as pb;
 use super::{ApiJson, Page, PageQuery};
 use crate::auth::{self, Authenticated};
 use crate::error::{ApiError, ApiResult};
-use crate::{storage, AppState};
+use crate::{AppState, storage};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -53,12 +53,14 @@ pub struct UserView {
 }
 
 fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.with_timezone(&chrono_shanghai()).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    time.with_timezone(&chrono_shanghai())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 /// Asia/Shanghai has kept UTC+8 without daylight saving since 1991.
 fn chrono_shanghai() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"))
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"))
 }
 
 impl AppState {
@@ -67,19 +69,30 @@ impl AppState {
     async fn unit_ref(&self, token: &str, code: &UnitCode) -> ApiResult<UnitRef> {
         let unit = self
             .catalogue()
-            .get_unit(zhenggai_common::grpc::outgoing(pb::GetUnitRequest { code: code.to_string() }, token))
+            .get_unit(zhenggai_common::grpc::outgoing(
+                pb::GetUnitRequest {
+                    code: code.to_string(),
+                },
+                token,
+            ))
             .await?
             .into_inner();
-        Ok(UnitRef { code: unit.code, name: unit.name, level: unit.level })
+        Ok(UnitRef {
+            code: unit.code,
+            name: unit.name,
+            level: unit.level,
+        })
     }
 
     async fn user_view(&self, token: &str, user: storage::User) -> ApiResult<UserView> {
         let unit = match self.unit_ref(token, &user.unit).await {
             Ok(unit) => unit,
             // Outside the reader's directory view: the code alone.
-            Err(error) if error.code == ErrorCode::NotFound => {
-                UnitRef { code: user.unit.to_string(), name: String::new(), level: String::new() }
-            }
+            Err(error) if error.code == ErrorCode::NotFound => UnitRef {
+                code: user.unit.to_string(),
+                name: String::new(),
+                level: String::new(),
+            },
             Err(error) => return Err(error),
         };
         Ok(UserView {
@@ -96,19 +109,31 @@ impl AppState {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem),
               (status = 429, description = "account locked", body = crate::error::Problem)))]
-pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginRequest>) -> ApiResult<Json<TokenResponse>> {
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
     let refused = || ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password");
     let credentials = storage::credentials(&state.pool, body.username.trim()).await?;
     let now = chrono::Utc::now();
-    if let Some(until) = credentials.as_ref().and_then(|c| c.locked_until).filter(|until| *until > now) {
+    if let Some(until) = credentials
+        .as_ref()
+        .and_then(|c| c.locked_until)
+        .filter(|until| *until > now)
+    {
         return Err(locked(until));
     }
     let hash = credentials.as_ref().map(|c| c.password_hash.clone());
     if !auth::verify_password(body.password, hash).await {
         if let Some(credentials) = &credentials {
             let policy = &state.config.lockout;
-            if let Some(until) =
-                storage::record_failed_login(&state.pool, credentials.user.id, policy.threshold, policy.minutes).await?
+            if let Some(until) = storage::record_failed_login(
+                &state.pool,
+                credentials.user.id,
+                policy.threshold,
+                policy.minutes,
+            )
+            .await?
             {
                 tracing::warn!(user_id = %credentials.user.id, "account locked after repeated failed logins");
                 return Err(locked(until));
@@ -116,7 +141,9 @@ pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginRe
         }
         return Err(refused());
     }
-    let Some(credentials) = credentials else { return Err(refused()) };
+    let Some(credentials) = credentials else {
+        return Err(refused());
+    };
     storage::record_login(&state.pool, credentials.user.id).await?;
     let (token, claims) = state.mint_token(&credentials.user)?;
     let user = state.user_view(&token, credentials.user).await?;
@@ -136,7 +163,10 @@ fn locked(until: chrono::DateTime<chrono::Utc>) -> ApiError {
         retry_after_secs: Some(seconds),
         ..ApiError::new(
             ErrorCode::TooManyRequests,
-            format!("the account is locked after repeated failed logins until {}", rfc3339(until)),
+            format!(
+                "the account is locked after repeated failed logins until {}",
+                rfc3339(until)
+            ),
         )
     }
 }
@@ -192,35 +222,75 @@ pub async fn create_user(
     ApiJson(body): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
     if auth.caller.role != Role::CityAdmin {
-        return Err(ApiError::forbidden("only the city office (city_admin) may create accounts"));
+        return Err(ApiError::forbidden(
+            "only the city office (city_admin) may create accounts",
+        ));
     }
     let username = body.username.trim();
     if username.chars().count() < 2
         || username.chars().count() > 64
-        || !username.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
+        || !username
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
     {
         return Err(ApiError::invalid(
             "username: 2 to 64 letters, digits, or _ - . @ (Chinese characters are letters too)",
         ));
     }
-    let role: Role = body.role.parse().map_err(|error: zhenggai_common::identity::InvalidRole| ApiError::invalid(error.to_string()))?;
-    let unit = UnitCode::try_from(body.unit.trim()).map_err(|error| ApiError::invalid(format!("unit: {error}")))?;
+    let role: Role =
+        body.role
+            .parse()
+            .map_err(|error: zhenggai_common::identity::InvalidRole| {
+                ApiError::invalid(error.to_string())
+            })?;
+    let unit = UnitCode::try_from(body.unit.trim())
+        .map_err(|error| ApiError::invalid(format!("unit: {error}")))?;
     state.config.password_policy.check(&body.password)?;
     if !auth.caller.sees(&unit) {
-        return Err(ApiError::invalid(format!("unit: {unit} is not in your unit's subtree")));
+        return Err(ApiError::invalid(format!(
+            "unit: {unit} is not in your unit's subtree"
+        )));
     }
     let unit_ref = state.unit_ref(&auth.token, &unit).await.map_err(|error| {
-        if error.code == ErrorCode::NotFound { ApiError::invalid(format!("unit: {unit} is not in the directory")) } else { error }
+        if error.code == ErrorCode::NotFound {
+            ApiError::invalid(format!("unit: {unit} is not in the directory"))
+        } else {
+            error
+        }
     })?;
     if !role_fits_level(role, &unit_ref.level) {
-        return Err(ApiError::invalid(format!("role {role} does not fit a {} unit", unit_ref.level)));
+        return Err(ApiError::invalid(format!(
+            "role {role} does not fit a {} unit",
+            unit_ref.level
+        )));
     }
     let hash = auth::hash_password(body.password).await?;
-    let user = storage::insert_user(&state.pool, username, &hash, role, &unit, &auth.caller.username)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::AlreadyExists, format!("the username {username} is taken")))?;
+    let user = storage::insert_user(
+        &state.pool,
+        username,
+        &hash,
+        role,
+        &unit,
+        &auth.caller.username,
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::AlreadyExists,
+            format!("the username {username} is taken"),
+        )
+    })?;
     tracing::info!(user_id = %user.id, by = %auth.caller.user_id, "account created");
-    Ok((StatusCode::CREATED, Json(UserView { id: user.id, username: user.username, role: role.to_string(), unit: unit_ref, created_at: rfc3339(user.created_at) })))
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView {
+            id: user.id,
+            username: user.username,
+            role: role.to_string(),
+            unit: unit_ref,
+            created_at: rfc3339(user.created_at),
+        }),
+    ))
 }
 
 /// Accounts in the caller's subtree.
@@ -231,14 +301,27 @@ pub async fn list_users(
     auth: Authenticated,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Json<Page<UserView>>> {
-    if !matches!(auth.caller.role, Role::CityAdmin | Role::Supervisor | Role::Auditor | Role::Township) {
+    if !matches!(
+        auth.caller.role,
+        Role::CityAdmin | Role::Supervisor | Role::Auditor | Role::Township
+    ) {
         return Err(ApiError::forbidden("your role may not list accounts"));
     }
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
-    let mut users = storage::list_users(&state.pool, &auth.caller.scope(), page.cursor.as_deref(), limit + 1).await?;
+    let mut users = storage::list_users(
+        &state.pool,
+        &auth.caller.scope(),
+        page.cursor.as_deref(),
+        limit + 1,
+    )
+    .await?;
     let more = users.len() > limit as usize;
     users.truncate(limit as usize);
-    let next = if more { users.last().map(|u| u.username.clone()).unwrap_or_default() } else { String::new() };
+    let next = if more {
+        users.last().map(|u| u.username.clone()).unwrap_or_default()
+    } else {
+        String::new()
+    };
     let mut items = Vec::with_capacity(users.len());
     for user in users {
         items.push(state.user_view(&auth.token, user).await?);
@@ -267,7 +350,9 @@ pub async fn change_password(
 ) -> ApiResult<StatusCode> {
     let not_found = || ApiError::not_found(format!("user {id}"));
     let user_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let user = storage::user_by_id(&state.pool, user_id).await?.ok_or_else(not_found)?;
+    let user = storage::user_by_id(&state.pool, user_id)
+        .await?
+        .ok_or_else(not_found)?;
     let own = user.id == auth.caller.user_id;
     if !own && !(auth.caller.role == Role::CityAdmin && auth.caller.sees(&user.unit)) {
         return Err(not_found());
@@ -276,7 +361,10 @@ pub async fn change_password(
         let current = body.current_password.unwrap_or_default();
         let hash = storage::current_password_hash(&state.pool, user.id).await?;
         if !auth::verify_password(current, Some(hash)).await {
-            return Err(ApiError::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "the current password is wrong",
+            ));
         }
     }
     state.config.password_policy.check(&body.new_password)?;

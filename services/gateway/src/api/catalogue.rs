@@ -1,18 +1,18 @@
 //! Notices, problems and the unit directory, served from the catalogue.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zhenggai_common::grpc::outgoing;
 use zhenggai_proto::catalogue::v1 as pb;
 
 use super::{ApiJson, Page, PageQuery};
+use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
-use crate::AppState;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Aspect {
@@ -103,13 +103,21 @@ pub struct ProblemList {
 
 impl From<pb::Aspect> for Aspect {
     fn from(a: pb::Aspect) -> Self {
-        Self { seq: a.seq, name: a.name }
+        Self {
+            seq: a.seq,
+            name: a.name,
+        }
     }
 }
 
 impl From<pb::Unit> for Unit {
     fn from(u: pb::Unit) -> Self {
-        Self { code: u.code, name: u.name, level: u.level, parent_code: Some(u.parent_code).filter(|c| !c.is_empty()) }
+        Self {
+            code: u.code,
+            name: u.name,
+            level: u.level,
+            parent_code: Some(u.parent_code).filter(|c| !c.is_empty()),
+        }
     }
 }
 
@@ -139,15 +147,32 @@ impl From<pb::Problem> for Problem {
             seq: p.seq,
             title: p.title,
             manifestation: p.manifestation,
-            aspect: p.aspect.map(Aspect::from).unwrap_or(Aspect { seq: 0, name: String::new() }),
-            measures: p.measures.into_iter().map(|m| Measure { seq: m.seq, text: m.text }).collect(),
+            aspect: p.aspect.map(Aspect::from).unwrap_or(Aspect {
+                seq: 0,
+                name: String::new(),
+            }),
+            measures: p
+                .measures
+                .into_iter()
+                .map(|m| Measure {
+                    seq: m.seq,
+                    text: m.text,
+                })
+                .collect(),
             responsible_units: p
                 .responsible_units
                 .into_iter()
-                .map(|r| ResponsibleUnit { code: r.code, name: r.name, lead: r.lead })
+                .map(|r| ResponsibleUnit {
+                    code: r.code,
+                    name: r.name,
+                    lead: r.lead,
+                })
                 .collect(),
             responsible_text: p.responsible_text,
-            deadline: Deadline { due_on: Some(deadline.due_on).filter(|d| !d.is_empty()), continuing: deadline.continuing },
+            deadline: Deadline {
+                due_on: Some(deadline.due_on).filter(|d| !d.is_empty()),
+                continuing: deadline.continuing,
+            },
         }
     }
 }
@@ -160,15 +185,33 @@ pub async fn list_documents(
     auth: Authenticated,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Json<Page<Document>>> {
-    let request = pb::ListDocumentsRequest { limit: page.limit.unwrap_or(0), cursor: page.cursor.unwrap_or_default() };
-    let answer = state.catalogue().list_documents(outgoing(request, &auth.token)).await?.into_inner();
-    Ok(Json(Page::new(answer.items.into_iter().map(Document::from).collect(), answer.next_cursor)))
+    let request = pb::ListDocumentsRequest {
+        limit: page.limit.unwrap_or(0),
+        cursor: page.cursor.unwrap_or_default(),
+    };
+    let answer = state
+        .catalogue()
+        .list_documents(outgoing(request, &auth.token))
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(
+        answer.items.into_iter().map(Document::from).collect(),
+        answer.next_cursor,
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "catalogue", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = Document), (status = 404, body = crate::error::Problem)))]
-pub async fn get_document(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> ApiResult<Json<Document>> {
-    let document = state.catalogue().get_document(outgoing(pb::GetDocumentRequest { id }, &auth.token)).await?.into_inner();
+pub async fn get_document(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Document>> {
+    let document = state
+        .catalogue()
+        .get_document(outgoing(pb::GetDocumentRequest { id }, &auth.token))
+        .await?
+        .into_inner();
     Ok(Json(document.into()))
 }
 
@@ -182,16 +225,29 @@ pub async fn list_problems(
 ) -> ApiResult<Json<ProblemList>> {
     let answer = state
         .catalogue()
-        .list_problems(outgoing(pb::ListProblemsRequest { document_id: id }, &auth.token))
+        .list_problems(outgoing(
+            pb::ListProblemsRequest { document_id: id },
+            &auth.token,
+        ))
         .await?
         .into_inner();
-    Ok(Json(ProblemList { items: answer.items.into_iter().map(Problem::from).collect() }))
+    Ok(Json(ProblemList {
+        items: answer.items.into_iter().map(Problem::from).collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/problems/{id}", tag = "catalogue", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = Problem), (status = 404, body = crate::error::Problem)))]
-pub async fn get_problem(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> ApiResult<Json<Problem>> {
-    let problem = state.catalogue().get_problem(outgoing(pb::GetProblemRequest { id }, &auth.token)).await?.into_inner();
+pub async fn get_problem(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Problem>> {
+    let problem = state
+        .catalogue()
+        .get_problem(outgoing(pb::GetProblemRequest { id }, &auth.token))
+        .await?
+        .into_inner();
     Ok(Json(problem.into()))
 }
 
@@ -248,7 +304,14 @@ impl From<NewDocument> for pb::PublishDocumentRequest {
             issuer: d.issuer,
             issued_on: d.issued_on,
             area: d.area,
-            aspects: d.aspects.into_iter().map(|a| pb::Aspect { seq: a.seq, name: a.name }).collect(),
+            aspects: d
+                .aspects
+                .into_iter()
+                .map(|a| pb::Aspect {
+                    seq: a.seq,
+                    name: a.name,
+                })
+                .collect(),
             problems: d
                 .problems
                 .into_iter()
@@ -257,11 +320,22 @@ impl From<NewDocument> for pb::PublishDocumentRequest {
                     aspect_seq: p.aspect_seq,
                     title: p.title,
                     manifestation: p.manifestation,
-                    measures: p.measures.into_iter().map(|m| pb::Measure { seq: m.seq, text: m.text }).collect(),
+                    measures: p
+                        .measures
+                        .into_iter()
+                        .map(|m| pb::Measure {
+                            seq: m.seq,
+                            text: m.text,
+                        })
+                        .collect(),
                     responsible_units: p
                         .responsible_units
                         .into_iter()
-                        .map(|r| pb::ResponsibleUnitRef { code: r.code, lead: r.lead, scope: r.scope.unwrap_or_default() })
+                        .map(|r| pb::ResponsibleUnitRef {
+                            code: r.code,
+                            lead: r.lead,
+                            scope: r.scope.unwrap_or_default(),
+                        })
                         .collect(),
                     responsible_text: p.responsible_text.unwrap_or_default(),
                     deadline: Some(pb::Deadline {
@@ -285,7 +359,11 @@ pub async fn publish_document(
     ApiJson(body): ApiJson<NewDocument>,
 ) -> ApiResult<(StatusCode, Json<Document>)> {
     let request = pb::PublishDocumentRequest::from(body);
-    let document = state.catalogue().publish_document(outgoing(request, &auth.token)).await?.into_inner();
+    let document = state
+        .catalogue()
+        .publish_document(outgoing(request, &auth.token))
+        .await?
+        .into_inner();
     Ok((StatusCode::CREATED, Json(document.into())))
 }
 
@@ -318,18 +396,41 @@ pub async fn list_units(
         limit: query.limit.unwrap_or(0),
         cursor: query.cursor.unwrap_or_default(),
     };
-    let answer = state.catalogue().list_units(outgoing(request, &auth.token)).await?.into_inner();
-    Ok(Json(Page::new(answer.items.into_iter().map(Unit::from).collect(), answer.next_cursor)))
+    let answer = state
+        .catalogue()
+        .list_units(outgoing(request, &auth.token))
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(
+        answer.items.into_iter().map(Unit::from).collect(),
+        answer.next_cursor,
+    )))
 }
 
 /// One unit with its ancestors.
 #[utoipa::path(get, path = "/api/v1/units/{code}", tag = "directory", security(("bearer" = [])),
     params(("code" = String, Path)), responses((status = 200, body = UnitDetail), (status = 404, body = crate::error::Problem)))]
-pub async fn get_unit(State(state): State<AppState>, auth: Authenticated, Path(code): Path<String>) -> ApiResult<Json<UnitDetail>> {
+pub async fn get_unit(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(code): Path<String>,
+) -> ApiResult<Json<UnitDetail>> {
     let mut catalogue = state.catalogue();
-    let unit = catalogue.get_unit(outgoing(pb::GetUnitRequest { code: code.clone() }, &auth.token)).await?.into_inner();
-    let ancestors = catalogue.get_ancestors(outgoing(pb::GetUnitRequest { code }, &auth.token)).await?.into_inner();
-    Ok(Json(UnitDetail { unit: unit.into(), ancestors: ancestors.items.into_iter().map(Unit::from).collect() }))
+    let unit = catalogue
+        .get_unit(outgoing(
+            pb::GetUnitRequest { code: code.clone() },
+            &auth.token,
+        ))
+        .await?
+        .into_inner();
+    let ancestors = catalogue
+        .get_ancestors(outgoing(pb::GetUnitRequest { code }, &auth.token))
+        .await?
+        .into_inner();
+    Ok(Json(UnitDetail {
+        unit: unit.into(),
+        ancestors: ancestors.items.into_iter().map(Unit::from).collect(),
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -345,14 +446,27 @@ pub struct ImportResult {
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportResult), (status = 400, body = crate::error::Problem),
               (status = 403, body = crate::error::Problem), (status = 413, body = crate::error::Problem)))]
-pub async fn import_units(State(state): State<AppState>, auth: Authenticated, body: Bytes) -> ApiResult<Json<ImportResult>> {
+pub async fn import_units(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    body: Bytes,
+) -> ApiResult<Json<ImportResult>> {
     if body.is_empty() {
-        return Err(ApiError::invalid("send the CSV as the request body (Content-Type: text/csv)"));
+        return Err(ApiError::invalid(
+            "send the CSV as the request body (Content-Type: text/csv)",
+        ));
     }
     let answer = state
         .catalogue()
-        .import_units(outgoing(pb::ImportUnitsRequest { csv: body.to_vec() }, &auth.token))
+        .import_units(outgoing(
+            pb::ImportUnitsRequest { csv: body.to_vec() },
+            &auth.token,
+        ))
         .await?
         .into_inner();
-    Ok(Json(ImportResult { inserted: answer.inserted, updated: answer.updated, unchanged: answer.unchanged }))
+    Ok(Json(ImportResult {
+        inserted: answer.inserted,
+        updated: answer.updated,
+        unchanged: answer.unchanged,
+    }))
 }

@@ -26,10 +26,13 @@ where
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(match rejection {
-                JsonRejection::BytesRejection(_) => {
-                    ApiError::new(zhenggai_common::ErrorCode::PayloadTooLarge, "the request body is too large")
+                JsonRejection::BytesRejection(_) => ApiError::new(
+                    zhenggai_common::ErrorCode::PayloadTooLarge,
+                    "the request body is too large",
+                ),
+                other => {
+                    ApiError::new(zhenggai_common::ErrorCode::MalformedBody, other.body_text())
                 }
-                other => ApiError::new(zhenggai_common::ErrorCode::MalformedBody, other.body_text()),
             }),
         }
     }
@@ -55,6 +58,9 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn new(items: Vec<T>, next_cursor: String) -> Self {
-        Self { items, next_cursor: Some(next_cursor).filter(|cursor| !cursor.is_empty()) }
+        Self {
+            items,
+            next_cursor: Some(next_cursor).filter(|cursor| !cursor.is_empty()),
+        }
     }
 }
