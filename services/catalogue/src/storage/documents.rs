@@ -151,15 +151,15 @@ async fn expand_responsible(
                 ResponsibleScope::Townships => (r.code.to_string(), "township"),
                 ResponsibleScope::Departments => (r.code.to_string(), "department"),
             };
-            if !groups.contains_key(&key) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = groups.entry(key) {
                 let members: Vec<String> = sqlx::query_scalar(
                     "SELECT code FROM units WHERE parent_code = $1 AND level = $2 ORDER BY code",
                 )
-                .bind(&key.0)
-                .bind(key.1)
+                .bind(&slot.key().0)
+                .bind(slot.key().1)
                 .fetch_all(&mut *tx)
                 .await?;
-                groups.insert(key, members);
+                slot.insert(members);
             }
         }
     }

@@ -354,7 +354,8 @@ pub async fn change_password(
         .await?
         .ok_or_else(not_found)?;
     let own = user.id == auth.caller.user_id;
-    if !own && !(auth.caller.role == Role::CityAdmin && auth.caller.sees(&user.unit)) {
+    let manages = auth.caller.role == Role::CityAdmin && auth.caller.sees(&user.unit);
+    if !(own || manages) {
         return Err(not_found());
     }
     if own {
