@@ -206,12 +206,16 @@ async fn bootstrap_admin(
         return Ok(());
     }
     let unit = UnitCode::try_from(config.bootstrap_admin_unit.as_str())?;
-    let (password, generated) = match &config.bootstrap_admin_password {
+    let (password, generated) = match config
+        .bootstrap_admin_password
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         Some(password) => {
             settings.password_policy.check(password).map_err(|error| {
                 anyhow::anyhow!("ZG_BOOTSTRAP_ADMIN_PASSWORD: {}", error.detail)
             })?;
-            (password.clone(), false)
+            (password.to_owned(), false)
         }
         None => (auth::generate_password(), true),
     };
