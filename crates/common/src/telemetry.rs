@@ -14,6 +14,17 @@ pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
 }
 
+impl TelemetryGuard {
+    /// Exports every finished span now.
+    pub fn flush(&self) {
+        if let Some(provider) = &self.provider
+            && let Err(error) = provider.force_flush()
+        {
+            eprintln!("trace exporter did not flush: {error}");
+        }
+    }
+}
+
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         if let Some(provider) = self.provider.take()
