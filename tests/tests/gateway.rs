@@ -304,6 +304,20 @@ async fn grpc_calls_need_an_identity_and_services_are_discoverable() {
         .unwrap();
     assert_eq!(unit.get_ref().name, "禹州市");
 
+    // The service checks the subtree itself: a village's token reads its own
+    // unit over gRPC, and a neighbour's is not found.
+    let village = stack.user("grpc-village", "village", "411081114204").await;
+    let own = catalogue
+        .get_unit(zhenggai_common::grpc::outgoing(GetUnitRequest { code: "411081114204".into() }, &village))
+        .await
+        .unwrap();
+    assert_eq!(own.get_ref().level, "village");
+    let foreign = catalogue
+        .get_unit(zhenggai_common::grpc::outgoing(GetUnitRequest { code: "411081114205".into() }, &village))
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code(), tonic::Code::NotFound);
+
     for (address, service) in [
         (stack.catalogue, "zhenggai.catalogue.v1.CatalogueService"),
         (stack.ledger, "zhenggai.ledger.v1.LedgerService"),

@@ -65,12 +65,20 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
 
 /// A hash to check against when the user does not exist, so that an unknown
 /// name costs as much time as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0C0m1RZlCFY4R8BPmPfvl6Rs+v+VzyhW7cFP+wBpGFY";
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        Argon2::default()
+            .hash_password(generate_password().as_bytes())
+            .map(|hash| hash.to_string())
+            .unwrap_or_default()
+    })
+}
 
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
         let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&hash) else {
             return false;
         };
