@@ -21,7 +21,7 @@ pub struct Stack {
     pub notifier: SocketAddr,
     pub client: reqwest::Client,
     keys: PathBuf,
-    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    stops: Vec<(&'static str, tokio::sync::oneshot::Sender<()>)>,
 }
 
 async fn listener() -> (TcpListener, SocketAddr) {
@@ -71,9 +71,9 @@ impl Stack {
             ]
         };
         let mut stops = Vec::new();
-        let mut stop = || {
+        let mut stop = |name: &'static str| {
             let (tx, rx) = zhenggai_common::shutdown::manual();
-            stops.push(tx);
+            stops.push((name, tx));
             rx
         };
 
@@ -81,33 +81,30 @@ impl Stack {
         spawn_service(tokio::spawn(zhenggai_catalogue::run(
             zhenggai_catalogue::Config::parse_from(service_args("catalogue")),
             l,
-            stop(),
+            stop("catalogue"),
         )));
         let (l, ledger) = listener().await;
         spawn_service(tokio::spawn(zhenggai_ledger::run(
             zhenggai_ledger::Config::parse_from(service_args("ledger")),
             l,
-            stop(),
+            stop("ledger"),
         )));
         let (l, scheduler) = listener().await;
         spawn_service(tokio::spawn(zhenggai_scheduler::run(
             zhenggai_scheduler::Config::parse_from(service_args("scheduler")),
             l,
-            stop(),
+            stop("scheduler"),
         )));
         let (l, notifier) = listener().await;
         spawn_service(tokio::spawn(zhenggai_notifier::run(
             zhenggai_notifier::Config::parse_from(service_args("notifier")),
             l,
-            stop(),
+            stop("notifier"),
         )));
 
         let (l, http) = listener().await;
         let mut args = service_args("gateway");
-        args.retain(|arg| arg != "--jwt-public-key-file" && *arg != public_arg);
         args.extend([
-            "--jwt-public-key-file".to_owned(),
-            public_arg.clone(),
             "--jwt-private-key-file".to_owned(),
             private.display().to_string(),
             "--catalogue-url".to_owned(),
@@ -116,7 +113,11 @@ impl Stack {
             ADMIN_PASSWORD.to_owned(),
         ]);
         let gateway = zhenggai_gateway::Config::parse_from(args);
-        spawn_service(tokio::spawn(zhenggai_gateway::run(gateway, l, stop())));
+        spawn_service(tokio::spawn(zhenggai_gateway::run(
+            gateway,
+            l,
+            stop("gateway"),
+        )));
 
         let stack = Self {
             http: format!("http://{http}"),
@@ -233,9 +234,19 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Asks one service to stop, as SIGTERM would.
+    pub fn stop(&mut self, service: &str) {
+        if let Some(index) = self.stops.iter().position(|(name, _)| *name == service) {
+            let (_, stop) = self.stops.remove(index);
+            let _ = stop.send(());
+        }
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
-        for stop in self.stops.drain(..) {
+        for (_, stop) in self.stops.drain(..) {
             let _ = stop.send(());
         }
         let _ = std::fs::remove_dir_all(&self.keys);

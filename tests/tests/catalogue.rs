@@ -440,3 +440,52 @@ async fn the_whole_of_henan_imports_in_one_go() {
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_finishes_the_requests_in_flight() {
+    use std::io::Read as _;
+    let mut stack = Stack::start().await;
+    let admin = stack.admin().await;
+    let gz = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/divisions/henan-41.csv.gz"
+    ))
+    .unwrap();
+    let mut csv = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut csv)
+        .unwrap();
+
+    let import = stack.post("/api/v1/units/import", &admin).body(csv).send();
+    let in_flight = tokio::spawn(import);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stack.stop("gateway");
+    stack.stop("catalogue");
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the accepted request is answered");
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+
+    // Once the gateway has stopped, it takes no new requests.
+    let mut refused = false;
+    for _ in 0..50 {
+        if stack
+            .client
+            .get(stack.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the stopped gateway still answers");
+}

@@ -308,12 +308,22 @@ async fn grpc_calls_need_an_identity_and_services_are_discoverable() {
     // unit over gRPC, and a neighbour's is not found.
     let village = stack.user("grpc-village", "village", "411081114204").await;
     let own = catalogue
-        .get_unit(zhenggai_common::grpc::outgoing(GetUnitRequest { code: "411081114204".into() }, &village))
+        .get_unit(zhenggai_common::grpc::outgoing(
+            GetUnitRequest {
+                code: "411081114204".into(),
+            },
+            &village,
+        ))
         .await
         .unwrap();
     assert_eq!(own.get_ref().level, "village");
     let foreign = catalogue
-        .get_unit(zhenggai_common::grpc::outgoing(GetUnitRequest { code: "411081114205".into() }, &village))
+        .get_unit(zhenggai_common::grpc::outgoing(
+            GetUnitRequest {
+                code: "411081114205".into(),
+            },
+            &village,
+        ))
         .await
         .unwrap_err();
     assert_eq!(foreign.code(), tonic::Code::NotFound);
