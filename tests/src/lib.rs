@@ -43,6 +43,21 @@ fn spawn_service(handle: tokio::task::JoinHandle<anyhow::Result<()>>) {
     });
 }
 
+/// The division table of all 河南 (55,164 rows) as CSV bytes.
+pub fn henan_csv() -> Vec<u8> {
+    use std::io::Read as _;
+    let gz = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/divisions/henan-41.csv.gz"
+    ))
+    .expect("data/divisions/henan-41.csv.gz");
+    let mut csv = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut csv)
+        .expect("gunzip");
+    csv
+}
+
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())

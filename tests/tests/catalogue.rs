@@ -2,7 +2,7 @@
 //! publishing and importing.
 
 use serde_json::{Value, json};
-use zhenggai_system_tests::Stack;
+use zhenggai_system_tests::{Stack, henan_csv};
 
 async fn founding_notice(stack: &Stack, token: &str) -> Value {
     let (status, body) = stack.json(stack.get("/api/v1/documents", token)).await;
@@ -378,18 +378,9 @@ async fn publishing_is_validated_and_all_or_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_of_henan_imports_in_one_go() {
-    use std::io::Read as _;
     let stack = Stack::start().await;
     let admin = stack.admin().await;
-    let gz = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../data/divisions/henan-41.csv.gz"
-    ))
-    .unwrap();
-    let mut csv = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..])
-        .read_to_end(&mut csv)
-        .unwrap();
+    let csv = henan_csv();
 
     let started = std::time::Instant::now();
     let (status, counts) = stack
@@ -443,18 +434,9 @@ async fn the_whole_of_henan_imports_in_one_go() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_finishes_the_requests_in_flight() {
-    use std::io::Read as _;
     let mut stack = Stack::start().await;
     let admin = stack.admin().await;
-    let gz = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../data/divisions/henan-41.csv.gz"
-    ))
-    .unwrap();
-    let mut csv = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..])
-        .read_to_end(&mut csv)
-        .unwrap();
+    let csv = henan_csv();
 
     let import = stack.post("/api/v1/units/import", &admin).body(csv).send();
     let in_flight = tokio::spawn(import);

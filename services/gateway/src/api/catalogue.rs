@@ -194,10 +194,7 @@ pub async fn list_documents(
         .list_documents(outgoing(request, &auth.token))
         .await?
         .into_inner();
-    Ok(Json(Page::new(
-        answer.items.into_iter().map(Document::from).collect(),
-        answer.next_cursor,
-    )))
+    Ok(Json(Page::of(answer.items, answer.next_cursor)))
 }
 
 #[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "catalogue", security(("bearer" = [])),
@@ -401,10 +398,7 @@ pub async fn list_units(
         .list_units(outgoing(request, &auth.token))
         .await?
         .into_inner();
-    Ok(Json(Page::new(
-        answer.items.into_iter().map(Unit::from).collect(),
-        answer.next_cursor,
-    )))
+    Ok(Json(Page::of(answer.items, answer.next_cursor)))
 }
 
 /// One unit with its ancestors.

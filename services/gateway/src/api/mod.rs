@@ -63,4 +63,9 @@ impl<T> Page<T> {
             next_cursor: Some(next_cursor).filter(|cursor| !cursor.is_empty()),
         }
     }
+
+    /// A page of a service's answer, each item converted to its REST shape.
+    pub fn of<M: Into<T>>(items: Vec<M>, next_cursor: String) -> Self {
+        Self::new(items.into_iter().map(Into::into).collect(), next_cursor)
+    }
 }
