@@ -42,6 +42,26 @@ async fn login_locks_an_account_after_five_failures() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_cannot_slip_past_the_lockout() {
+    let stack = Stack::start().await;
+    stack.user("guessme", "village", "411081114204").await;
+    let guesses = (0..20).map(|i| {
+        let stack = &stack;
+        async move {
+            stack
+                .try_login("guessme", &format!("Wrong-guess{i}"))
+                .await
+                .0
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let locked = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, locked), (4, 16), "{statuses:?}");
+    assert_eq!(stack.try_login("guessme", "Village-pass1").await.0, 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_required_checked_and_revocable() {
     let stack = Stack::start().await;
     let (status, body) = stack

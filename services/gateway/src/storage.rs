@@ -16,13 +16,6 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// A user with what login needs.
-pub struct Credentials {
-    pub user: User,
-    pub password_hash: String,
-    pub locked_until: Option<DateTime<Utc>>,
-}
-
 const USER_COLUMNS: &str = "id, username, role, unit_code, created_at";
 
 fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
@@ -40,50 +33,71 @@ fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
     })
 }
 
-pub async fn credentials(
-    pool: &PgPool,
-    username: &str,
-) -> Result<Option<Credentials>, sqlx::Error> {
+/// What a login attempt may go on with.
+pub enum LoginAttempt {
+    /// No such user.
+    Unknown,
+    /// The account is locked until then.
+    Locked(DateTime<Utc>),
+    /// The attempt is counted (as a failure, until the password proves
+    /// right): `attempt` is its number since the last success or lock.
+    Counted {
+        user: User,
+        password_hash: String,
+        attempt: u32,
+    },
+}
+
+/// Counts a login attempt before the password is checked, so that parallel
+/// guesses cannot slip past the lockout: each takes a number atomically.
+pub async fn begin_login(pool: &PgPool, username: &str) -> Result<LoginAttempt, sqlx::Error> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {USER_COLUMNS}, password_hash, locked_until FROM users WHERE username = $1"
+        "UPDATE users
+            SET failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,
+                locked_until = NULL
+          WHERE username = $1 AND (locked_until IS NULL OR locked_until <= now())
+          RETURNING {USER_COLUMNS}, password_hash, failed_logins"
     )))
     .bind(username)
     .fetch_optional(pool)
     .await?;
-    row.map(|row| {
-        Ok(Credentials {
+    if let Some(row) = row {
+        return Ok(LoginAttempt::Counted {
             user: user_from_row(&row)?,
             password_hash: row.try_get("password_hash")?,
-            locked_until: row.try_get("locked_until")?,
-        })
+            attempt: u32::try_from(row.try_get::<i32, _>("failed_logins")?).unwrap_or(u32::MAX),
+        });
+    }
+    let locked: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT locked_until FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match locked {
+        Some(Some(until)) => LoginAttempt::Locked(until),
+        _ => LoginAttempt::Unknown,
     })
-    .transpose()
 }
 
-/// Counts a failed login; at `threshold` failures the account is locked for
-/// `lock_minutes` and the count starts again. Returns the lock's end, if any.
-pub async fn record_failed_login(
+/// Locks an account for `minutes`; the attempt count starts again after.
+pub async fn lock_account(
     pool: &PgPool,
     id: Uuid,
-    threshold: u32,
-    lock_minutes: u32,
-) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    minutes: u32,
+) -> Result<DateTime<Utc>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE users
-            SET failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
-                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + make_interval(mins => $3) ELSE locked_until END
-          WHERE id = $1
-          RETURNING CASE WHEN locked_until > now() THEN locked_until END",
+        "UPDATE users SET failed_logins = 0, locked_until = now() + make_interval(mins => $2)
+          WHERE id = $1 RETURNING locked_until",
     )
     .bind(id)
-    .bind(threshold as i32)
-    .bind(lock_minutes as i32)
+    .bind(minutes as i32)
     .fetch_one(pool)
     .await
 }
 
+/// A successful login clears the count.
 pub async fn record_login(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)")
+    sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
         .bind(id)
         .execute(pool)
         .await?;

@@ -114,39 +114,40 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let refused = || ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password");
-    let credentials = storage::credentials(&state.pool, body.username.trim()).await?;
-    let now = chrono::Utc::now();
-    if let Some(until) = credentials
-        .as_ref()
-        .and_then(|c| c.locked_until)
-        .filter(|until| *until > now)
-    {
-        return Err(locked(until));
-    }
-    let hash = credentials.as_ref().map(|c| c.password_hash.clone());
-    if !auth::verify_password(body.password, hash).await {
-        if let Some(credentials) = &credentials {
-            let policy = &state.config.lockout;
-            if let Some(until) = storage::record_failed_login(
-                &state.pool,
-                credentials.user.id,
-                policy.threshold,
-                policy.minutes,
-            )
-            .await?
-            {
-                tracing::warn!(user_id = %credentials.user.id, "account locked after repeated failed logins");
-                return Err(locked(until));
+    let policy = state.config.lockout;
+    let (user, hash, attempt) =
+        match storage::begin_login(&state.pool, body.username.trim()).await? {
+            storage::LoginAttempt::Locked(until) => return Err(locked(until)),
+            storage::LoginAttempt::Unknown => {
+                // As slow as a wrong password, so names cannot be probed by timing.
+                auth::verify_password(body.password, None).await;
+                return Err(refused());
             }
+            storage::LoginAttempt::Counted {
+                user,
+                password_hash,
+                attempt,
+            } => (user, password_hash, attempt),
+        };
+    if attempt > policy.threshold {
+        // Parallel guesses beyond the threshold are not even checked.
+        return Err(locked(
+            storage::lock_account(&state.pool, user.id, policy.minutes).await?,
+        ));
+    }
+    if !auth::verify_password(body.password, Some(hash)).await {
+        if attempt >= policy.threshold {
+            tracing::warn!(user_id = %user.id, "account locked after repeated failed logins");
+            return Err(locked(
+                storage::lock_account(&state.pool, user.id, policy.minutes).await?,
+            ));
         }
         return Err(refused());
     }
-    let Some(credentials) = credentials else {
-        return Err(refused());
-    };
-    storage::record_login(&state.pool, credentials.user.id).await?;
-    let (token, claims) = state.mint_token(&credentials.user)?;
-    let user = state.user_view(&token, credentials.user).await?;
+    storage::record_login(&state.pool, user.id).await?;
+    let now = chrono::Utc::now();
+    let (token, claims) = state.mint_token(&user)?;
+    let user = state.user_view(&token, user).await?;
     tracing::info!(user_id = %user.id, "login");
     Ok(Json(TokenResponse {
         access_token: token,
