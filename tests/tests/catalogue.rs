@@ -256,8 +256,29 @@ async fn a_village_sees_only_its_own_subtree() {
         403
     );
 
-    // The admin of 禹州市 cannot place an account outside its subtree.
+    // Accounts are listed within the reader's subtree, their units named.
+    let township = stack.user("qianjing-admin", "township", "411081114").await;
+    let (status, users) = stack.json(stack.get("/api/v1/users", &township)).await;
+    assert_eq!(status, 200, "{users}");
+    let names: Vec<&str> = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["qianjing-admin", "tumenkou"]);
+    assert_eq!(users["items"][1]["unit"]["name"], "土门口村委会");
     let admin = stack.admin().await;
+    let (_, first) = stack.json(stack.get("/api/v1/users?limit=1", &admin)).await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    let cursor = first["next_cursor"].as_str().expect("more pages");
+    let (_, rest) = stack
+        .json(stack.get(&format!("/api/v1/users?cursor={cursor}"), &admin))
+        .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 2, "{rest}");
+    assert!(rest["next_cursor"].is_null());
+
+    // The admin of 禹州市 cannot place an account outside its subtree.
     let (status, problem) = stack
         .json(stack.post("/api/v1/users", &admin).json(&json!({"username": "jianan", "password": "Abcdefg1!", "role": "township", "unit": "411003100"})))
         .await;

@@ -172,6 +172,31 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
         Ok(Response::new(convert::unit(unit)))
     }
 
+    async fn get_units(
+        &self,
+        request: Request<pb::GetUnitsRequest>,
+    ) -> Result<Response<pb::ListUnitsResponse>, Status> {
+        let caller = caller(&request)?;
+        if request.get_ref().codes.len() > MAX_PAGE as usize {
+            return Err(
+                CatalogueError::invalid(format!("at most {MAX_PAGE} codes at once")).into(),
+            );
+        }
+        let visible: Vec<String> = request
+            .get_ref()
+            .codes
+            .iter()
+            .filter_map(|code| UnitCode::try_from(code.as_str()).ok())
+            .filter(|code| caller.sees_directory_entry(code))
+            .map(String::from)
+            .collect();
+        let units = storage::get_units(&self.pool, &visible).await?;
+        Ok(Response::new(pb::ListUnitsResponse {
+            items: units.into_iter().map(convert::unit).collect(),
+            next_cursor: String::new(),
+        }))
+    }
+
     async fn list_units(
         &self,
         request: Request<pb::ListUnitsRequest>,

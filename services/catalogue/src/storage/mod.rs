@@ -4,7 +4,9 @@ mod documents;
 mod units;
 
 pub use documents::{get_document, get_problem, insert_document, list_documents, list_problems};
-pub use units::{ImportCounts, UnitQuery, ancestors, get_unit, list_units, upsert_units};
+pub use units::{
+    ImportCounts, UnitQuery, ancestors, get_unit, get_units, list_units, upsert_units,
+};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

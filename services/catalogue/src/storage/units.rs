@@ -97,6 +97,19 @@ pub async fn get_unit(pool: &PgPool, code: &UnitCode) -> Result<Option<Unit>> {
         .transpose()
 }
 
+/// The units of these codes that exist, by code.
+pub async fn get_units(pool: &PgPool, codes: &[String]) -> Result<Vec<Unit>> {
+    sqlx::query(
+        "SELECT code, name, level, parent_code FROM units WHERE code = ANY($1) ORDER BY code",
+    )
+    .bind(codes)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(unit_from_row)
+    .collect()
+}
+
 /// A page of the directory under one unit.
 #[derive(Debug, Clone)]
 pub struct UnitQuery {

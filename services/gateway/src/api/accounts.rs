@@ -84,24 +84,51 @@ impl AppState {
         })
     }
 
+    /// Accounts as the API shows them, their units named in one call.
+    async fn user_views(&self, token: &str, users: Vec<storage::User>) -> ApiResult<Vec<UserView>> {
+        let codes: Vec<String> = users.iter().map(|user| user.unit.to_string()).collect();
+        let units = self
+            .catalogue()
+            .get_units(zhenggai_common::grpc::outgoing(
+                pb::GetUnitsRequest { codes },
+                token,
+            ))
+            .await?
+            .into_inner()
+            .items;
+        Ok(users
+            .into_iter()
+            .map(|user| {
+                // A unit outside the reader's directory view shows its code alone.
+                let unit = units
+                    .iter()
+                    .find(|unit| unit.code == user.unit.as_str())
+                    .map(|unit| UnitRef {
+                        code: unit.code.clone(),
+                        name: unit.name.clone(),
+                        level: unit.level.clone(),
+                    })
+                    .unwrap_or_else(|| UnitRef {
+                        code: user.unit.to_string(),
+                        name: String::new(),
+                        level: String::new(),
+                    });
+                UserView {
+                    id: user.id,
+                    username: user.username,
+                    role: user.role.to_string(),
+                    unit,
+                    created_at: rfc3339(user.created_at),
+                }
+            })
+            .collect())
+    }
+
     async fn user_view(&self, token: &str, user: storage::User) -> ApiResult<UserView> {
-        let unit = match self.unit_ref(token, &user.unit).await {
-            Ok(unit) => unit,
-            // Outside the reader's directory view: the code alone.
-            Err(error) if error.code == ErrorCode::NotFound => UnitRef {
-                code: user.unit.to_string(),
-                name: String::new(),
-                level: String::new(),
-            },
-            Err(error) => return Err(error),
-        };
-        Ok(UserView {
-            id: user.id,
-            username: user.username,
-            role: user.role.to_string(),
-            unit,
-            created_at: rfc3339(user.created_at),
-        })
+        self.user_views(token, vec![user])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no view of the account"))
     }
 }
 
@@ -323,11 +350,10 @@ pub async fn list_users(
     } else {
         String::new()
     };
-    let mut items = Vec::with_capacity(users.len());
-    for user in users {
-        items.push(state.user_view(&auth.token, user).await?);
-    }
-    Ok(Json(Page::new(items, next)))
+    Ok(Json(Page::new(
+        state.user_views(&auth.token, users).await?,
+        next,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
