@@ -21,6 +21,7 @@ pub struct Stack {
     pub notifier: SocketAddr,
     pub client: reqwest::Client,
     keys: PathBuf,
+    signer: zhenggai_common::identity::TokenSigner,
     stops: Vec<(&'static str, tokio::sync::oneshot::Sender<()>)>,
 }
 
@@ -144,6 +145,8 @@ impl Stack {
                 .timeout(std::time::Duration::from_secs(60))
                 .build()
                 .expect("HTTP client"),
+            signer: zhenggai_common::identity::TokenSigner::from_file(&private)
+                .expect("test signing key"),
             keys,
             stops,
         };
@@ -179,6 +182,11 @@ impl Stack {
             client.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await,
             Ok(response) if response.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
         )
+    }
+
+    /// Signs claims with the stack's own key, as the gateway would.
+    pub fn sign(&self, claims: &zhenggai_common::identity::Claims) -> String {
+        self.signer.sign(claims).expect("sign")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -105,6 +105,18 @@ async fn the_founding_notice_is_seeded_whole() {
     );
     assert!(!tenth["manifestation"].as_str().unwrap().contains("茌庄镇"));
 
+    // Households named by the notice are masked for every reader without clearance.
+    let fourth = problems[3]["manifestation"].as_str().unwrap();
+    assert!(
+        fourth.contains("潘*有") && fourth.contains("潘*彦"),
+        "{fourth}"
+    );
+    assert!(!fourth.contains("潘振有"), "{fourth}");
+    let body = serde_json::to_string(&problems).unwrap() + &doc.to_string();
+    for name in ["潘振有", "张保鑫", "郭四新", "顾同仁", "刘双全", "赵秀芹"] {
+        assert!(!body.contains(name), "{name} is shown in clear");
+    }
+
     // Problem 15 is owed by the leading group's member units as well.
     let last = problems[14]["responsible_units"].as_array().unwrap();
     assert!(last.iter().any(|u| u["name"] == "市财政局"));
@@ -370,6 +382,21 @@ async fn publishing_is_validated_and_all_or_nothing() {
         "{problem}"
     );
 
+    // A notice makes units answerable only inside its own area.
+    let mut foreign = small_notice("禹巩固脱贫组〔2023〕12号");
+    foreign["problems"][0]["responsible_units"][1] = json!({ "code": "411003" });
+    let (status, problem) = stack
+        .json(stack.post("/api/v1/documents", &admin).json(&foreign))
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("outside the notice's area"),
+        "{problem}"
+    );
+
     // An unknown unit only shows when the rest is valid: still nothing written.
     let mut unknown = small_notice("禹巩固脱贫组〔2023〕11号");
     unknown["problems"][0]["responsible_units"][0]["code"] = json!("411081D099");
@@ -430,6 +457,37 @@ async fn the_whole_of_henan_imports_in_one_go() {
         .json(stack.post("/api/v1/units/import", &admin).body(csv))
         .await;
     assert_eq!(again["unchanged"].as_u64().unwrap(), 55_164);
+
+    // Another region's units can be added but not rewritten from here; the
+    // area's own units can.
+    let (status, problem) = stack
+        .json(
+            stack
+                .post("/api/v1/units/import", &admin)
+                .body("code,name,level,parent_code\n4101,改名市,city,41\n"),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("outside your area"),
+        "{problem}"
+    );
+    let (status, counts) = stack
+        .json(
+            stack
+                .post("/api/v1/units/import", &admin)
+                .body("code,name,level,parent_code\n411081114204,土门口村,village,411081114\n"),
+        )
+        .await;
+    assert_eq!(status, 200, "{counts}");
+    assert_eq!(counts["updated"], 1);
+    let (_, village) = stack
+        .json(stack.get("/api/v1/units/411081114204", &admin))
+        .await;
+    assert_eq!(village["name"], "土门口村");
 
     // A bad file names its bad rows and writes nothing.
     let (status, problem) = stack

@@ -87,6 +87,8 @@ async fn tokens_are_required_checked_and_revocable() {
             role: zhenggai_common::Role::CityAdmin,
             unit: zhenggai_common::UnitCode::try_from("411081").unwrap(),
             jti: uuid::Uuid::new_v4(),
+            generation: 0,
+            clearance: false,
             iat: now,
             nbf: now,
             exp: now + 600,
@@ -107,6 +109,90 @@ async fn tokens_are_required_checked_and_revocable() {
         401,
         "logout revokes the token"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_out_of_time_or_for_another_audience_are_refused() {
+    let stack = Stack::start().await;
+    let token = stack.admin().await;
+    let (_, me) = stack.json(stack.get("/api/v1/me", &token)).await;
+    let now = chrono_now();
+    let valid = zhenggai_common::identity::Claims {
+        iss: "zhenggai".into(),
+        aud: "zhenggai".into(),
+        sub: me["id"].as_str().unwrap().parse().unwrap(),
+        name: "admin".into(),
+        role: zhenggai_common::Role::CityAdmin,
+        unit: zhenggai_common::UnitCode::try_from("411081").unwrap(),
+        jti: uuid::Uuid::new_v4(),
+        generation: 0,
+        clearance: false,
+        iat: now,
+        nbf: now,
+        exp: now + 600,
+    };
+    assert_eq!(
+        stack
+            .json(stack.get("/api/v1/me", &stack.sign(&valid)))
+            .await
+            .0,
+        200,
+        "the control case"
+    );
+    let cases = [
+        (
+            "expired",
+            zhenggai_common::identity::Claims {
+                exp: now - 60,
+                iat: now - 700,
+                nbf: now - 700,
+                ..valid.clone()
+            },
+        ),
+        (
+            "not yet valid",
+            zhenggai_common::identity::Claims {
+                nbf: now + 300,
+                ..valid.clone()
+            },
+        ),
+        (
+            "another audience",
+            zhenggai_common::identity::Claims {
+                aud: "elsewhere".into(),
+                ..valid.clone()
+            },
+        ),
+        (
+            "another issuer",
+            zhenggai_common::identity::Claims {
+                iss: "elsewhere".into(),
+                ..valid.clone()
+            },
+        ),
+        (
+            "an old generation",
+            zhenggai_common::identity::Claims {
+                generation: -1,
+                ..valid.clone()
+            },
+        ),
+    ];
+    for (what, claims) in cases {
+        let (status, body) = stack
+            .json(stack.get("/api/v1/me", &stack.sign(&claims)))
+            .await;
+        assert_eq!(status, 401, "{what}: {body}");
+    }
+    // An unsigned token (alg none) with valid claims.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let unsigned = format!(
+        "{}.{}.",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(serde_json::to_vec(&valid).unwrap())
+    );
+    assert_eq!(stack.json(stack.get("/api/v1/me", &unsigned)).await.0, 401);
 }
 
 fn chrono_now() -> i64 {

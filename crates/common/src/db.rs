@@ -71,8 +71,10 @@ async fn create_database_if_missing(server: &PgConnectOptions, name: &str) -> an
             .await
         {
             Ok(_) => tracing::info!(database = name, "database created"),
-            // Another replica created it a moment ago.
-            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42P04") => {}
+            // Another replica created it a moment ago: PostgreSQL says so
+            // either as duplicate_database or as a unique violation on pg_database.
+            Err(sqlx::Error::Database(error))
+                if matches!(error.code().as_deref(), Some("42P04") | Some("23505")) => {}
             Err(error) => {
                 return Err(error).with_context(|| format!("cannot create database {name}"));
             }

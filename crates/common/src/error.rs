@@ -251,6 +251,15 @@ pub fn database_error(error: &sqlx::Error) -> ErrorCode {
             ErrorCode::Unavailable
         }
         sqlx::Error::RowNotFound => ErrorCode::NotFound,
+        // Data the database refuses (class 22: e.g. a NUL byte in text) is the
+        // client's fault; a unique key taken by a concurrent writer is a conflict.
+        sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")) => {
+            tracing::info!(%error, "database refused the data");
+            ErrorCode::InvalidArgument
+        }
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            ErrorCode::AlreadyExists
+        }
         _ => {
             tracing::error!(%error, "database error");
             ErrorCode::Internal

@@ -86,14 +86,24 @@ pub async fn serve(
     Ok(())
 }
 
-/// Refuses API calls that do not carry a valid identity; passes the verified
+/// Paths that answer without an identity: health, reflection, and the plain
+/// HTTP probes. Everything else needs one.
+fn is_open(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/")
+        || path.starts_with("/grpc.reflection.v1.ServerReflection/")
+        || path.starts_with("/grpc.reflection.v1alpha.ServerReflection/")
+        || path == "/metrics"
+        || path == "/healthz"
+}
+
+/// Refuses calls that do not carry a valid identity; passes the verified
 /// [`Caller`] on in the request extensions. Health and reflection stay open.
 async fn authenticate(
     State(verifier): State<TokenVerifier>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if !request.uri().path().starts_with("/zhenggai.") {
+    if is_open(request.uri().path()) {
         return next.run(request).await;
     }
     let token = request
@@ -136,6 +146,15 @@ async fn observe(request: Request, next: Next) -> Response {
         .and_then(|value| value.to_str().ok())
         .unwrap_or("0")
         .to_owned();
+    // Paths nobody serves, or that strangers probe, would grow the label set
+    // without bound: they share one label.
+    let path = if matches!(grpc_status.as_str(), "12" | "16")
+        || response.status() == http::StatusCode::NOT_FOUND
+    {
+        "other".to_owned()
+    } else {
+        path
+    };
     metrics::counter!("zg_grpc_requests_total", "rpc" => path.clone(), "grpc_status" => grpc_status).increment(1);
     metrics::histogram!("zg_grpc_request_duration_seconds", "rpc" => path)
         .record(started.elapsed().as_secs_f64());

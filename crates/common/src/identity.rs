@@ -194,6 +194,14 @@ pub struct Claims {
     pub unit: UnitCode,
     /// The token's id, which logout revokes.
     pub jti: Uuid,
+    /// The account's token generation: a password change starts a new one,
+    /// and tokens of an older generation stop working.
+    #[serde(default)]
+    pub generation: i64,
+    /// May read household personal data in clear (a grant by the city office;
+    /// nobody holds it by default).
+    #[serde(default)]
+    pub clearance: bool,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -209,6 +217,9 @@ pub struct Caller {
     pub token_id: Uuid,
     /// When the token was issued (Unix seconds).
     pub issued_at: i64,
+    pub generation: i64,
+    /// May read household personal data in clear.
+    pub clearance: bool,
     /// When the token expires (Unix seconds).
     pub expires_at: i64,
 }
@@ -245,6 +256,8 @@ impl From<Claims> for Caller {
             unit: claims.unit,
             token_id: claims.jti,
             issued_at: claims.iat,
+            generation: claims.generation,
+            clearance: claims.clearance,
             expires_at: claims.exp,
         }
     }
@@ -269,6 +282,10 @@ pub enum KeyError {
     },
     #[error("cannot generate an Ed25519 key")]
     Generate,
+    #[error(
+        "only one of the two key files exists; restore the other or remove both to make a new pair"
+    )]
+    HalfPair,
 }
 
 /// A fresh Ed25519 key pair as PEM texts (PKCS#8 private, SPKI public), the
@@ -297,32 +314,35 @@ fn pem(label: &str, der: &[u8]) -> String {
     text
 }
 
-/// Writes a new key pair into `dir` unless one is there already; the private
-/// key file is readable by its owner only.
+/// Writes a new key pair unless both files are there already. The private key
+/// file is created readable by its owner only. When just one of the two files
+/// exists, nothing is replaced: that is an operator's mistake to look at.
 pub fn ensure_key_files(private: &Path, public: &Path) -> Result<bool, KeyError> {
-    if private.exists() && public.exists() {
-        return Ok(false);
+    match (private.exists(), public.exists()) {
+        (true, true) => return Ok(false),
+        (false, false) => {}
+        (true, false) | (false, true) => return Err(KeyError::HalfPair),
     }
     let (private_pem, public_pem) = generate_key_pair()?;
-    let write = |path: &Path, text: &str| {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| KeyError::Write {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
-        std::fs::write(path, text).map_err(|source| KeyError::Write {
+    let write = |path: &Path, text: &str, mode: u32| {
+        let failed = |source| KeyError::Write {
             path: path.display().to_string(),
             source,
-        })
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(failed)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options.open(path).map_err(failed)?;
+        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(failed)
     };
-    write(private, &private_pem)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(private, std::fs::Permissions::from_mode(0o600));
-    }
-    write(public, &public_pem)?;
+    write(private, &private_pem, 0o600)?;
+    write(public, &public_pem, 0o644)?;
     Ok(true)
 }
 
@@ -442,6 +462,8 @@ mod tests {
             unit: code(unit),
             token_id: Uuid::nil(),
             issued_at: 0,
+            generation: 0,
+            clearance: false,
             expires_at: 0,
         }
     }
@@ -476,6 +498,8 @@ mod tests {
             role: Role::CityAdmin,
             unit: code("411081"),
             jti: Uuid::new_v4(),
+            generation: 0,
+            clearance: false,
             iat: now,
             nbf: now,
             exp: now + 60,

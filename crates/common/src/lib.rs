@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod identity;
+pub mod personal;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -20,6 +20,8 @@ CREATE TABLE documents (
     issued_on       date NOT NULL,
     area            text NOT NULL REFERENCES units (code),
     editorial_notes jsonb NOT NULL DEFAULT '[]',
+    -- Household names in the texts, masked for readers without clearance.
+    personal_names  jsonb NOT NULL DEFAULT '[]',
     published_by    text NOT NULL,
     published_at    timestamptz NOT NULL DEFAULT now()
 );

@@ -27,7 +27,7 @@ pub async fn apply(pool: &PgPool) -> Result<()> {
     ] {
         if storage::claim_seed(&mut tx, name).await? {
             let table = UnitTable::parse_csv(csv).map_err(CatalogueError::Invalid)?;
-            let counts = storage::upsert_units(&mut tx, &table).await?;
+            let counts = storage::upsert_units(&mut tx, &table, None).await?;
             tracing::info!(seed = name, ?counts, "seeded");
         }
     }

@@ -120,6 +120,8 @@ impl AppState {
             role: user.role,
             unit: user.unit.clone(),
             jti: Uuid::new_v4(),
+            generation: user.generation,
+            clearance: user.clearance,
             iat: now,
             nbf: now,
             exp: now + self.config.token_ttl_secs as i64,

@@ -13,10 +13,12 @@ pub struct User {
     pub username: String,
     pub role: Role,
     pub unit: UnitCode,
+    pub generation: i64,
+    pub clearance: bool,
     pub created_at: DateTime<Utc>,
 }
 
-const USER_COLUMNS: &str = "id, username, role, unit_code, created_at";
+const USER_COLUMNS: &str = "id, username, role, unit_code, token_generation, clearance, created_at";
 
 fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
     let corrupt = |what: String| sqlx::Error::Decode(what.into());
@@ -29,76 +31,86 @@ fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
             .map_err(|e: zhenggai_common::identity::InvalidRole| corrupt(e.to_string()))?,
         unit: UnitCode::try_from(row.try_get::<String, _>("unit_code")?)
             .map_err(|e| corrupt(e.to_string()))?,
+        generation: row.try_get("token_generation")?,
+        clearance: row.try_get("clearance")?,
         created_at: row.try_get("created_at")?,
     })
 }
 
 /// What a login attempt may go on with.
 pub enum LoginAttempt {
-    /// No such user.
-    Unknown,
-    /// The account is locked until then.
+    /// The name is locked until then.
     Locked(DateTime<Utc>),
     /// The attempt is counted (as a failure, until the password proves
-    /// right): `attempt` is its number since the last success or lock.
+    /// right): `attempt` is its number since the last success or lock, and
+    /// `account` the user and password hash, if the name exists.
     Counted {
-        user: User,
-        password_hash: String,
+        account: Option<(User, String)>,
         attempt: u32,
     },
 }
 
 /// Counts a login attempt before the password is checked, so that parallel
 /// guesses cannot slip past the lockout: each takes a number atomically.
+/// Names that do not exist are counted alike.
 pub async fn begin_login(pool: &PgPool, username: &str) -> Result<LoginAttempt, sqlx::Error> {
+    let (failures, locked_until): (i32, Option<DateTime<Utc>>) = sqlx::query_as(
+        "INSERT INTO login_throttle AS t (username, failures) VALUES ($1, 1)
+         ON CONFLICT (username) DO UPDATE
+            SET failures = CASE WHEN t.locked_until <= now() THEN 1
+                                WHEN t.locked_until IS NULL THEN t.failures + 1
+                                ELSE t.failures END,
+                locked_until = CASE WHEN t.locked_until <= now() THEN NULL ELSE t.locked_until END,
+                updated_at = now()
+         RETURNING failures, locked_until",
+    )
+    .bind(username)
+    .fetch_one(pool)
+    .await?;
+    if let Some(until) = locked_until {
+        return Ok(LoginAttempt::Locked(until));
+    }
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE users
-            SET failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,
-                locked_until = NULL
-          WHERE username = $1 AND (locked_until IS NULL OR locked_until <= now())
-          RETURNING {USER_COLUMNS}, password_hash, failed_logins"
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1"
     )))
     .bind(username)
     .fetch_optional(pool)
     .await?;
-    if let Some(row) = row {
-        return Ok(LoginAttempt::Counted {
-            user: user_from_row(&row)?,
-            password_hash: row.try_get("password_hash")?,
-            attempt: u32::try_from(row.try_get::<i32, _>("failed_logins")?).unwrap_or(u32::MAX),
-        });
-    }
-    let locked: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("SELECT locked_until FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(pool)
-            .await?;
-    Ok(match locked {
-        Some(Some(until)) => LoginAttempt::Locked(until),
-        _ => LoginAttempt::Unknown,
+    let account = match row {
+        Some(row) => Some((user_from_row(&row)?, row.try_get("password_hash")?)),
+        None => None,
+    };
+    Ok(LoginAttempt::Counted {
+        account,
+        attempt: u32::try_from(failures).unwrap_or(u32::MAX),
     })
 }
 
-/// Locks an account for `minutes`; the attempt count starts again after.
-pub async fn lock_account(
+/// Locks a name for `minutes`; the count starts again after. Forgets names
+/// that have been quiet for a day.
+pub async fn lock_login(
     pool: &PgPool,
-    id: Uuid,
+    username: &str,
     minutes: u32,
 ) -> Result<DateTime<Utc>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE users SET failed_logins = 0, locked_until = now() + make_interval(mins => $2)
-          WHERE id = $1 RETURNING locked_until",
+    let until = sqlx::query_scalar(
+        "UPDATE login_throttle SET failures = 0, locked_until = now() + make_interval(mins => $2), updated_at = now()
+          WHERE username = $1 RETURNING locked_until",
     )
-    .bind(id)
+    .bind(username)
     .bind(minutes as i32)
     .fetch_one(pool)
-    .await
+    .await?;
+    sqlx::query("DELETE FROM login_throttle WHERE updated_at < now() - interval '1 day' AND (locked_until IS NULL OR locked_until < now())")
+        .execute(pool)
+        .await?;
+    Ok(until)
 }
 
 /// A successful login clears the count.
-pub async fn record_login(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
-        .bind(id)
+pub async fn record_login(pool: &PgPool, username: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_throttle WHERE username = $1 AND locked_until IS NULL")
+        .bind(username)
         .execute(pool)
         .await?;
     Ok(())
@@ -171,18 +183,10 @@ pub async fn list_users(
     .collect()
 }
 
-pub async fn current_password_hash(pool: &PgPool, id: Uuid) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_one(pool)
-        .await
-}
-
-/// Sets a new password, lifts any lock, and so ends every token issued before.
+/// Sets a new password, and so ends every token issued before.
 pub async fn set_password(pool: &PgPool, id: Uuid, password_hash: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE users SET password_hash = $2, password_changed_at = now(), failed_logins = 0, locked_until = NULL
-          WHERE id = $1",
+        "UPDATE users SET password_hash = $2, token_generation = token_generation + 1 WHERE id = $1",
     )
     .bind(id)
     .bind(password_hash)
@@ -203,19 +207,18 @@ pub async fn revoke_token(pool: &PgPool, caller: &Caller) -> Result<(), sqlx::Er
     Ok(())
 }
 
-/// A token is current while its user exists, it was not revoked, and it was
-/// issued after the user's last password change (to the second).
+/// A token is current while its user exists, it was not revoked, and it
+/// belongs to the user's current token generation.
 pub async fn token_is_current(pool: &PgPool, caller: &Caller) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (
             SELECT 1 FROM users u
-             WHERE u.id = $1
-               AND date_trunc('second', u.password_changed_at) <= to_timestamp($3)
+             WHERE u.id = $1 AND u.token_generation = $3
                AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2))",
     )
     .bind(caller.user_id)
     .bind(caller.token_id)
-    .bind(caller.issued_at as f64)
+    .bind(caller.generation)
     .fetch_one(pool)
     .await
 }

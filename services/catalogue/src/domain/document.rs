@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use zhenggai_common::UnitCode;
+use zhenggai_common::personal::mask_names_in;
 
 /// A notice as a publisher sends it: plain text fields, not yet trusted.
 /// The founding notice in `seed/founding_notice.json` has this shape, and so
@@ -20,6 +21,9 @@ pub struct DocumentDraft {
     pub area: String,
     #[serde(default)]
     pub editorial_notes: Vec<String>,
+    /// Names of households the texts mention, masked for readers without clearance.
+    #[serde(default)]
+    pub personal_names: Vec<String>,
     pub aspects: Vec<AspectDraft>,
     pub problems: Vec<ProblemDraft>,
 }
@@ -80,6 +84,7 @@ pub struct NewDocument {
     pub issued_on: NaiveDate,
     pub area: UnitCode,
     pub editorial_notes: Vec<String>,
+    pub personal_names: Vec<String>,
     pub aspects: Vec<NewAspect>,
     pub problems: Vec<NewProblem>,
 }
@@ -146,6 +151,12 @@ impl Problems {
                 "{field} is longer than {MAX_TEXT_CHARS} characters"
             ));
         }
+        if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            self.0.push(format!("{field} contains control characters"));
+        }
         value.to_owned()
     }
 
@@ -194,8 +205,14 @@ impl TryFrom<DocumentDraft> for NewDocument {
         let editorial_notes: Vec<String> = draft
             .editorial_notes
             .iter()
-            .map(|note| note.trim().to_owned())
-            .filter(|note| !note.is_empty())
+            .enumerate()
+            .map(|(i, note)| p.text(&format!("editorial_notes[{i}]"), note))
+            .collect();
+        let personal_names: Vec<String> = draft
+            .personal_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| p.text(&format!("personal_names[{i}]"), name))
             .collect();
 
         if draft.aspects.is_empty() {
@@ -276,6 +293,22 @@ impl TryFrom<DocumentDraft> for NewDocument {
             });
         }
 
+        // A notice can make units answerable only inside its own area.
+        if let Some(area) = &area {
+            for problem in &problems {
+                for r in problem
+                    .responsible
+                    .iter()
+                    .filter(|r| !r.code.is_within(area))
+                {
+                    p.0.push(format!(
+                        "problems[{}].responsible_units: {} lies outside the notice's area {area}",
+                        problem.seq, r.code
+                    ));
+                }
+            }
+        }
+
         match (issued_on, area, p.0.is_empty()) {
             (Some(issued_on), Some(area), true) => Ok(Self {
                 doc_number,
@@ -284,6 +317,7 @@ impl TryFrom<DocumentDraft> for NewDocument {
                 issued_on,
                 area,
                 editorial_notes,
+                personal_names,
                 aspects,
                 problems,
             }),
@@ -425,7 +459,21 @@ pub struct Document {
     pub aspects: Vec<NewAspect>,
     pub problem_count: u32,
     pub editorial_notes: Vec<String>,
+    /// Household names in the texts; never shown, only used to mask.
+    pub personal_names: Vec<String>,
     pub published_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Document {
+    /// The notice as a reader without clearance sees it.
+    pub fn masked(mut self) -> Self {
+        let names = std::mem::take(&mut self.personal_names);
+        self.title = mask_names_in(&self.title, &names);
+        for note in &mut self.editorial_notes {
+            *note = mask_names_in(note, &names);
+        }
+        self
+    }
 }
 
 /// A problem as readers see it, its responsible units expanded and named.
@@ -444,6 +492,22 @@ pub struct Problem {
     pub continuing: bool,
     /// The area of the notice, which decides who may read the problem.
     pub area: UnitCode,
+    /// Household names in the texts; never shown, only used to mask.
+    pub personal_names: Vec<String>,
+}
+
+impl Problem {
+    /// The problem as a reader without clearance sees it: household names
+    /// in its texts masked (潘振有 → 潘*有).
+    pub fn masked(mut self) -> Self {
+        let names = std::mem::take(&mut self.personal_names);
+        self.title = mask_names_in(&self.title, &names);
+        self.manifestation = mask_names_in(&self.manifestation, &names);
+        for measure in &mut self.measures {
+            measure.text = mask_names_in(&measure.text, &names);
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone)]

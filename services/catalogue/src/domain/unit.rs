@@ -152,21 +152,33 @@ impl UnitTable {
                 Some(UnitCode::try_from(text).map_err(|error| format!("parent_code: {error}"))?)
             }
         };
-        match &parent_code {
-            None if level != Level::Province => {
-                return Err(format!("a {level} needs a parent_code"));
+        // The code says where a unit stands: its level by its length, its
+        // parent by its prefix. Rows that disagree are refused, so an import
+        // cannot turn a village into a province or move it elsewhere.
+        let expected_level = if code.is_department() {
+            Level::Department
+        } else {
+            match code.as_str().len() {
+                2 => Level::Province,
+                4 => Level::City,
+                6 => Level::County,
+                9 => Level::Township,
+                _ => Level::Village,
             }
-            Some(parent) if !(code.is_within(parent) && code != *parent) => {
-                return Err(format!(
-                    "code {code} does not extend its parent's code {parent}"
-                ));
-            }
-            _ => {}
-        }
-        if (level == Level::Department) != code.is_department() {
+        };
+        if level != expected_level {
             return Err(format!(
-                "code {code} does not fit level {level}: departments, and only they, have a D code"
+                "code {code} is a {expected_level} code, not a {level}"
             ));
+        }
+        if parent_code != code.parent() {
+            return Err(match code.parent() {
+                Some(parent) => format!("the parent_code of {code} must be {parent}"),
+                None => format!("a {level} has no parent_code"),
+            });
+        }
+        if name.chars().any(char::is_control) {
+            return Err("name contains control characters".to_owned());
         }
         Ok(Unit {
             code,
@@ -220,7 +232,20 @@ mod tests {
         assert!(errors[0].starts_with("row 3:"));
         assert!(errors[1].starts_with("row 4:") && errors[1].contains("name"));
         assert!(errors[2].starts_with("row 5:") && errors[2].contains("hamlet"));
-        assert!(errors[3].starts_with("row 6:") && errors[3].contains("extend"));
+        assert!(errors[3].starts_with("row 6:") && errors[3].contains("must be 411082114"));
+    }
+
+    #[test]
+    fn a_row_cannot_move_or_promote_a_unit() {
+        let csv = "code,name,level,parent_code\n411081114204,x,province,\n411081114205,y,village,411081\n411081D020,z,department,4110\n";
+        let errors = UnitTable::parse_csv(csv.as_bytes()).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[0].contains("is a village code, not a province"),
+            "{errors:?}"
+        );
+        assert!(errors[1].contains("must be 411081114"), "{errors:?}");
+        assert!(errors[2].contains("must be 411081"), "{errors:?}");
     }
 
     #[test]

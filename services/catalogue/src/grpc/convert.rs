@@ -1,5 +1,6 @@
 //! Conversions between protobuf messages and domain types.
 
+use zhenggai_common::Caller;
 use zhenggai_proto::catalogue::v1 as pb;
 
 use crate::domain::document::{
@@ -15,6 +16,7 @@ pub fn draft_from_request(request: pb::PublishDocumentRequest) -> DocumentDraft 
         issued_on: request.issued_on,
         area: request.area,
         editorial_notes: request.editorial_notes,
+        personal_names: request.personal_names,
         aspects: request
             .aspects
             .into_iter()
@@ -70,7 +72,9 @@ pub fn unit(unit: Unit) -> pb::Unit {
     }
 }
 
-pub fn document(doc: Document) -> pb::Document {
+/// A notice as this caller may see it: household names masked without clearance.
+pub fn document(doc: Document, caller: &Caller) -> pb::Document {
+    let doc = if caller.clearance { doc } else { doc.masked() };
     pb::Document {
         id: doc.id.to_string(),
         doc_number: doc.doc_number,
@@ -94,7 +98,13 @@ pub fn document(doc: Document) -> pb::Document {
     }
 }
 
-pub fn problem(problem: Problem) -> pb::Problem {
+/// A problem as this caller may see it: household names masked without clearance.
+pub fn problem(problem: Problem, caller: &Caller) -> pb::Problem {
+    let problem = if caller.clearance {
+        problem
+    } else {
+        problem.masked()
+    };
     pb::Problem {
         id: problem.id.to_string(),
         document_id: problem.document_id.to_string(),

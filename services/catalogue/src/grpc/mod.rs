@@ -85,7 +85,7 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
         tx.commit().await.map_err(CatalogueError::from)?;
         tracing::info!(%id, doc_number = %doc.doc_number, problems = doc.problems.len(), "notice published");
         let published = self.visible_document(&caller, id).await?;
-        Ok(Response::new(convert::document(published)))
+        Ok(Response::new(convert::document(published, &caller)))
     }
 
     async fn list_documents(
@@ -111,7 +111,7 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
             docs,
             limit,
             |doc| doc.id.to_string(),
-            convert::document,
+            |doc| convert::document(doc, &caller),
             |items, next_cursor| pb::ListDocumentsResponse { items, next_cursor },
         )))
     }
@@ -125,6 +125,7 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
             .map_err(|_| CatalogueError::NotFound("document".into()))?;
         Ok(Response::new(convert::document(
             self.visible_document(caller, id).await?,
+            caller,
         )))
     }
 
@@ -138,7 +139,10 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
         self.visible_document(caller, id).await?;
         let problems = storage::list_problems(&self.pool, id).await?;
         Ok(Response::new(pb::ListProblemsResponse {
-            items: problems.into_iter().map(convert::problem).collect(),
+            items: problems
+                .into_iter()
+                .map(|problem| convert::problem(problem, caller))
+                .collect(),
         }))
     }
 
@@ -153,7 +157,7 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
             .await?
             .filter(|problem| caller.sees_directory_entry(&problem.area))
             .ok_or_else(|| CatalogueError::NotFound(format!("problem {id}")))?;
-        Ok(Response::new(convert::problem(problem)))
+        Ok(Response::new(convert::problem(problem, caller)))
     }
 
     async fn get_unit(
@@ -258,7 +262,7 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
         let table =
             UnitTable::parse_csv(&request.get_ref().csv).map_err(CatalogueError::Invalid)?;
         let mut tx = self.pool.begin().await.map_err(CatalogueError::from)?;
-        let counts = storage::upsert_units(&mut tx, &table).await?;
+        let counts = storage::upsert_units(&mut tx, &table, Some(&caller.scope())).await?;
         tx.commit().await.map_err(CatalogueError::from)?;
         tracing::info!(rows = table.units.len(), ?counts, by = %caller.username, "directory imported");
         Ok(Response::new(pb::ImportUnitsResponse {

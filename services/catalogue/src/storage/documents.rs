@@ -56,8 +56,8 @@ pub async fn insert_document(
 
     let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO documents (id, doc_number, title, issuer, issued_on, area, editorial_notes, published_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO documents (id, doc_number, title, issuer, issued_on, area, editorial_notes, personal_names, published_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(&doc.doc_number)
@@ -66,6 +66,7 @@ pub async fn insert_document(
     .bind(doc.issued_on)
     .bind(doc.area.as_str())
     .bind(sqlx::types::Json(&doc.editorial_notes))
+    .bind(sqlx::types::Json(&doc.personal_names))
     .bind(published_by)
     .execute(&mut *tx)
     .await?;
@@ -222,7 +223,7 @@ async fn expand_responsible(
 }
 
 const DOCUMENT_COLUMNS: &str =
-    "d.id, d.doc_number, d.title, d.issuer, d.issued_on, d.area, d.editorial_notes, d.published_at,
+    "d.id, d.doc_number, d.title, d.issuer, d.issued_on, d.area, d.editorial_notes, d.personal_names, d.published_at,
     (SELECT count(*) FROM problems p WHERE p.document_id = d.id) AS problem_count";
 
 async fn documents_from_rows(
@@ -245,6 +246,7 @@ async fn documents_from_rows(
         .map(|row| {
             let id: Uuid = row.try_get("id")?;
             let notes: sqlx::types::Json<Vec<String>> = row.try_get("editorial_notes")?;
+            let names: sqlx::types::Json<Vec<String>> = row.try_get("personal_names")?;
             Ok(Document {
                 id,
                 doc_number: row.try_get("doc_number")?,
@@ -256,6 +258,7 @@ async fn documents_from_rows(
                 problem_count: u32::try_from(row.try_get::<i64, _>("problem_count")?)
                     .unwrap_or_default(),
                 editorial_notes: notes.0,
+                personal_names: names.0,
                 published_at: row.try_get("published_at")?,
             })
         })
@@ -312,7 +315,7 @@ async fn load_problems(
 ) -> Result<Vec<Problem>> {
     let rows = sqlx::query(
         "SELECT p.id, p.document_id, p.seq, p.title, p.manifestation, p.responsible_text, p.due_on, p.continuing,
-                p.aspect_seq, a.name AS aspect_name, d.area
+                p.aspect_seq, a.name AS aspect_name, d.area, d.personal_names
            FROM problems p
            JOIN aspects a ON a.document_id = p.document_id AND a.seq = p.aspect_seq
            JOIN documents d ON d.id = p.document_id
@@ -371,6 +374,9 @@ async fn load_problems(
                 due_on: row.try_get("due_on")?,
                 continuing: row.try_get("continuing")?,
                 area: code(row.try_get("area")?)?,
+                personal_names: row
+                    .try_get::<sqlx::types::Json<Vec<String>>, _>("personal_names")?
+                    .0,
             })
         })
         .collect()

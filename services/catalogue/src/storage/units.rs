@@ -30,7 +30,13 @@ fn unit_from_row(row: &sqlx::postgres::PgRow) -> Result<Unit> {
 
 /// Writes a whole division table in one statement (UNNEST), in the caller's
 /// transaction. Parents outside the table must already be in the directory.
-pub async fn upsert_units(tx: &mut PgConnection, table: &UnitTable) -> Result<ImportCounts> {
+/// With an `area`, units outside it may be added but not changed: an office
+/// can bring in another region's table, not rewrite what others keep.
+pub async fn upsert_units(
+    tx: &mut PgConnection,
+    table: &UnitTable,
+    area: Option<&UnitCode>,
+) -> Result<ImportCounts> {
     let outside = table.outside_parents();
     if !outside.is_empty() {
         let known: Vec<String> = sqlx::query_scalar("SELECT code FROM units WHERE code = ANY($1)")
@@ -59,6 +65,31 @@ pub async fn upsert_units(tx: &mut PgConnection, table: &UnitTable) -> Result<Im
         names.push(unit.name.as_str());
         levels.push(unit.level.as_str());
         parents.push(unit.parent_code.as_ref().map(UnitCode::as_str));
+    }
+    if let Some(area) = area {
+        let foreign: Vec<String> = sqlx::query_scalar(
+            "SELECT n.code
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS n (code, name, level, parent_code)
+               JOIN units u ON u.code = n.code
+              WHERE NOT starts_with(u.code, $5)
+                AND (u.name, u.level, u.parent_code) IS DISTINCT FROM (n.name, n.level, n.parent_code)
+              ORDER BY n.code LIMIT 50",
+        )
+        .bind(&codes)
+        .bind(&names)
+        .bind(&levels)
+        .bind(&parents)
+        .bind(area.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        if !foreign.is_empty() {
+            return Err(CatalogueError::Invalid(
+                foreign
+                    .into_iter()
+                    .map(|code| format!("{code} lies outside your area {area} and differs from the directory: only its own office may change it"))
+                    .collect(),
+            ));
+        }
     }
     let rows = sqlx::query(
         "INSERT INTO units (code, name, level, parent_code)

@@ -87,15 +87,24 @@ impl AppState {
     /// Accounts as the API shows them, their units named in one call.
     async fn user_views(&self, token: &str, users: Vec<storage::User>) -> ApiResult<Vec<UserView>> {
         let codes: Vec<String> = users.iter().map(|user| user.unit.to_string()).collect();
-        let units = self
-            .catalogue()
-            .get_units(zhenggai_common::grpc::outgoing(
-                pb::GetUnitsRequest { codes },
-                token,
-            ))
-            .await?
-            .into_inner()
-            .items;
+        let request = zhenggai_common::grpc::outgoing(pb::GetUnitsRequest { codes }, token);
+        let units = match self.catalogue().get_units(request).await {
+            Ok(answer) => answer.into_inner().items,
+            // Accounts stay usable while the directory is down: codes alone.
+            Err(status)
+                if matches!(
+                    ErrorCode::of(&status),
+                    ErrorCode::Unavailable | ErrorCode::Timeout
+                ) =>
+            {
+                tracing::warn!(
+                    message = status.message(),
+                    "catalogue unavailable; showing unit codes only"
+                );
+                Vec::new()
+            }
+            Err(status) => return Err(status.into()),
+        };
         Ok(users
             .into_iter()
             .map(|user| {
@@ -140,38 +149,7 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let refused = || ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password");
-    let policy = state.config.lockout;
-    let (user, hash, attempt) =
-        match storage::begin_login(&state.pool, body.username.trim()).await? {
-            storage::LoginAttempt::Locked(until) => return Err(locked(until)),
-            storage::LoginAttempt::Unknown => {
-                // As slow as a wrong password, so names cannot be probed by timing.
-                auth::verify_password(body.password, None).await;
-                return Err(refused());
-            }
-            storage::LoginAttempt::Counted {
-                user,
-                password_hash,
-                attempt,
-            } => (user, password_hash, attempt),
-        };
-    if attempt > policy.threshold {
-        // Parallel guesses beyond the threshold are not even checked.
-        return Err(locked(
-            storage::lock_account(&state.pool, user.id, policy.minutes).await?,
-        ));
-    }
-    if !auth::verify_password(body.password, Some(hash)).await {
-        if attempt >= policy.threshold {
-            tracing::warn!(user_id = %user.id, "account locked after repeated failed logins");
-            return Err(locked(
-                storage::lock_account(&state.pool, user.id, policy.minutes).await?,
-            ));
-        }
-        return Err(refused());
-    }
-    storage::record_login(&state.pool, user.id).await?;
+    let user = check_password(&state, body.username.trim(), body.password).await?;
     let now = chrono::Utc::now();
     let (token, claims) = state.mint_token(&user)?;
     let user = state.user_view(&token, user).await?;
@@ -183,6 +161,47 @@ pub async fn login(
         expires_at: rfc3339(chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now)),
         user,
     }))
+}
+
+/// Checks a password under the lockout: every check counts as an attempt on
+/// that name (known or not) before the hash is compared, so neither parallel
+/// guesses nor the password-change form get more than the threshold.
+async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: String,
+) -> ApiResult<storage::User> {
+    let refused = || ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password");
+    let policy = state.config.lockout;
+    let (account, attempt) = match storage::begin_login(&state.pool, username).await? {
+        storage::LoginAttempt::Locked(until) => return Err(locked(until)),
+        storage::LoginAttempt::Counted { account, attempt } => (account, attempt),
+    };
+    if attempt > policy.threshold {
+        // Parallel guesses beyond the threshold are not even checked.
+        return Err(locked(
+            storage::lock_login(&state.pool, username, policy.minutes).await?,
+        ));
+    }
+    let (user, hash) = match account {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    // An unknown name costs as much time as a wrong password.
+    let right = auth::verify_password(password, hash).await;
+    match user {
+        Some(user) if right => {
+            storage::record_login(&state.pool, username).await?;
+            Ok(user)
+        }
+        _ if attempt >= policy.threshold => {
+            tracing::warn!("login locked after repeated failures");
+            Err(locked(
+                storage::lock_login(&state.pool, username, policy.minutes).await?,
+            ))
+        }
+        _ => Err(refused()),
+    }
 }
 
 fn locked(until: chrono::DateTime<chrono::Utc>) -> ApiError {
@@ -387,13 +406,7 @@ pub async fn change_password(
     }
     if own {
         let current = body.current_password.unwrap_or_default();
-        let hash = storage::current_password_hash(&state.pool, user.id).await?;
-        if !auth::verify_password(current, Some(hash)).await {
-            return Err(ApiError::new(
-                ErrorCode::InvalidCredentials,
-                "the current password is wrong",
-            ));
-        }
+        check_password(&state, &user.username, current).await?;
     }
     state.config.password_policy.check(&body.new_password)?;
     let hash = auth::hash_password(body.new_password).await?;

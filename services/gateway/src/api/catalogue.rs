@@ -289,6 +289,10 @@ pub struct NewDocument {
     pub area: String,
     #[serde(default)]
     pub editorial_notes: Vec<String>,
+    /// Names of households the texts mention (户主姓名): shown masked (潘*有)
+    /// to every reader without clearance, and never answered back.
+    #[serde(default)]
+    pub personal_names: Vec<String>,
     pub aspects: Vec<Aspect>,
     pub problems: Vec<NewProblem>,
 }
@@ -342,6 +346,7 @@ impl From<NewDocument> for pb::PublishDocumentRequest {
                 })
                 .collect(),
             editorial_notes: d.editorial_notes,
+            personal_names: d.personal_names,
         }
     }
 }

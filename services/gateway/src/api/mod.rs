@@ -26,10 +26,14 @@ where
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(match rejection {
-                JsonRejection::BytesRejection(_) => ApiError::new(
-                    zhenggai_common::ErrorCode::PayloadTooLarge,
-                    "the request body is too large",
-                ),
+                JsonRejection::BytesRejection(bytes)
+                    if bytes.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+                {
+                    ApiError::new(
+                        zhenggai_common::ErrorCode::PayloadTooLarge,
+                        "the request body is too large",
+                    )
+                }
                 other => {
                     ApiError::new(zhenggai_common::ErrorCode::MalformedBody, other.body_text())
                 }
