@@ -67,28 +67,28 @@ pub async fn upsert_units(
         parents.push(unit.parent_code.as_ref().map(UnitCode::as_str));
     }
     if let Some(area) = area {
-        let foreign: Vec<String> = sqlx::query_scalar(
-            "SELECT n.code
-               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS n (code, name, level, parent_code)
-               JOIN units u ON u.code = n.code
-              WHERE NOT starts_with(u.code, $5)
-                AND (u.name, u.level, u.parent_code) IS DISTINCT FROM (n.name, n.level, n.parent_code)
-              ORDER BY n.code LIMIT 50",
+        // Compared here rather than in one joined statement: the planner
+        // cannot estimate an UNNEST and would scan the directory per row.
+        let existing: Vec<Unit> = sqlx::query(
+            "SELECT code, name, level, parent_code FROM units WHERE code = ANY($1) AND NOT starts_with(code, $2)",
         )
         .bind(&codes)
-        .bind(&names)
-        .bind(&levels)
-        .bind(&parents)
         .bind(area.as_str())
         .fetch_all(&mut *tx)
-        .await?;
+        .await?
+        .iter()
+        .map(unit_from_row)
+        .collect::<Result<_>>()?;
+        let incoming: std::collections::HashMap<&UnitCode, &Unit> =
+            table.units.iter().map(|unit| (&unit.code, unit)).collect();
+        let foreign: Vec<String> = existing
+            .iter()
+            .filter(|unit| incoming.get(&unit.code).is_some_and(|new| *new != *unit))
+            .take(50)
+            .map(|unit| format!("{} lies outside your area {area} and differs from the directory: only its own office may change it", unit.code))
+            .collect();
         if !foreign.is_empty() {
-            return Err(CatalogueError::Invalid(
-                foreign
-                    .into_iter()
-                    .map(|code| format!("{code} lies outside your area {area} and differs from the directory: only its own office may change it"))
-                    .collect(),
-            ));
+            return Err(CatalogueError::Invalid(foreign));
         }
     }
     let rows = sqlx::query(
