@@ -49,9 +49,6 @@ export ZG_LEDGER_ADDR="${ZG_LEDGER_ADDR:-127.0.0.1:50052}"
 export ZG_SCHEDULER_ADDR="${ZG_SCHEDULER_ADDR:-127.0.0.1:50053}"
 export ZG_NOTIFIER_ADDR="${ZG_NOTIFIER_ADDR:-127.0.0.1:50054}"
 export ZG_CATALOGUE_URL="${ZG_CATALOGUE_URL:-http://$ZG_CATALOGUE_ADDR}"
-export ZG_LEDGER_URL="${ZG_LEDGER_URL:-http://$ZG_LEDGER_ADDR}"
-export ZG_SCHEDULER_URL="${ZG_SCHEDULER_URL:-http://$ZG_SCHEDULER_ADDR}"
-export ZG_NOTIFIER_URL="${ZG_NOTIFIER_URL:-http://$ZG_NOTIFIER_ADDR}"
 export ZG_HTTP_ADDR="${ZG_HTTP_ADDR:-0.0.0.0:$http_port}"
 
 for service in catalogue ledger scheduler notifier gateway; do
@@ -59,13 +56,18 @@ for service in catalogue ledger scheduler notifier gateway; do
   pids+=("$!")
 done
 
+ready=0
 for _ in $(seq 1 120); do
-  if python3 - "$http_port" <<'PY' 2>/dev/null; then break; fi
+  if python3 - "$http_port" <<'PY' 2>/dev/null; then ready=1; break; fi
 import sys, urllib.request
 urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=1)
 PY
   sleep 0.5
 done
+if [ "$ready" != 1 ]; then
+  echo "run-local: the gateway did not become ready within 60 s; see the logs above" >&2
+  exit 1
+fi
 echo "run-local: zhenggai is up: http://localhost:$http_port (API /api/v1, docs /docs); Ctrl-C stops it" >&2
 stopping=0
 wait -n "${pids[@]}" || true

@@ -27,6 +27,11 @@ zg_pg_start() {
     id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
     chown postgres "$dir"
     ZG_PG_AS=(runuser -u postgres --)
+    if ! "${ZG_PG_AS[@]}" test -w "$dir"; then
+      echo "the postgres user cannot reach $dir (a folder above it is closed to other users, as /root is);" \
+           "choose a data folder it can reach, e.g. ZG_DATA_DIR=/var/lib/zhenggai" >&2
+      return 1
+    fi
   fi
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     "${ZG_PG_AS[@]}" "$ZG_PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 \

@@ -21,6 +21,8 @@ pub struct Stack {
     pub notifier: SocketAddr,
     pub client: reqwest::Client,
     keys: PathBuf,
+    /// The prefix of this stack's databases, dropped when the stack is.
+    run: String,
     signer: zhenggai_common::identity::TokenSigner,
     stops: Vec<(&'static str, tokio::sync::oneshot::Sender<()>)>,
 }
@@ -148,6 +150,7 @@ impl Stack {
             signer: zhenggai_common::identity::TokenSigner::from_file(&private)
                 .expect("test signing key"),
             keys,
+            run,
             stops,
         };
         stack.wait_ready().await;
@@ -273,5 +276,30 @@ impl Drop for Stack {
             let _ = stop.send(());
         }
         let _ = std::fs::remove_dir_all(&self.keys);
+        // Leave a shared server as it was: drop this stack's databases (their
+        // services are stopping; FORCE ends their last connections).
+        let run = self.run.clone();
+        let dropping = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                use sqlx::Connection as _;
+                let Ok(mut connection) = sqlx::PgConnection::connect(&database_url()).await else {
+                    return;
+                };
+                for service in ["catalogue", "ledger", "scheduler", "notifier", "gateway"] {
+                    let statement =
+                        format!("DROP DATABASE IF EXISTS zgt_{run}_{service} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(statement))
+                        .execute(&mut connection)
+                        .await;
+                }
+            });
+        });
+        let _ = dropping.join();
     }
 }
