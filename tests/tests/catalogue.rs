@@ -550,3 +550,56 @@ async fn stopping_finishes_the_requests_in_flight() {
     }
     assert!(refused, "the stopped gateway still answers");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_replays_the_first_answer() {
+    let stack = Stack::start().await;
+    let admin = stack.admin().await;
+    let notice = small_notice("禹巩固脱贫组〔2023〕20号");
+    let send = |body: &Value| {
+        stack
+            .post("/api/v1/documents", &admin)
+            .header("idempotency-key", "publish-20")
+            .json(body)
+            .send()
+    };
+    let first = send(&notice).await.unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+
+    let again = send(&notice).await.unwrap();
+    assert_eq!(again.status().as_u16(), 201, "replayed, not a 409");
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+
+    let mut other = notice.clone();
+    other["title"] = json!("另一个通知");
+    let (status, problem) = stack
+        .json(
+            stack
+                .post("/api/v1/documents", &admin)
+                .header("idempotency-key", "publish-20")
+                .json(&other),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "idempotency_mismatch");
+
+    // Another caller's key space is its own; reads are never replayed.
+    let (_, docs) = stack
+        .json(
+            stack
+                .get("/api/v1/documents", &admin)
+                .header("idempotency-key", "publish-20"),
+        )
+        .await;
+    assert_eq!(docs["items"].as_array().unwrap().len(), 2);
+    let listed = stack
+        .get("/api/v1/documents", &admin)
+        .header("idempotency-key", "publish-20")
+        .send()
+        .await
+        .unwrap();
+    assert!(!listed.headers().contains_key("idempotent-replayed"));
+}

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+mod idempotency;
 mod openapi;
 pub mod storage;
 
@@ -235,18 +236,23 @@ async fn bootstrap_admin(
 
 fn router(state: AppState, config: &Config) -> Router {
     use tower_http::limit::RequestBodyLimitLayer;
+    let idempotent = axum::middleware::from_fn_with_state(state.clone(), idempotency::replay);
     let v1 = Router::new()
         .route("/auth/login", post(api::accounts::login))
         .route("/auth/logout", post(api::accounts::logout))
         .route("/me", get(api::accounts::me))
         .route(
             "/users",
-            get(api::accounts::list_users).post(api::accounts::create_user),
+            post(api::accounts::create_user)
+                .layer(idempotent.clone())
+                .get(api::accounts::list_users),
         )
         .route("/users/{id}/password", post(api::accounts::change_password))
         .route(
             "/documents",
-            get(api::catalogue::list_documents).post(api::catalogue::publish_document),
+            post(api::catalogue::publish_document)
+                .layer(idempotent)
+                .get(api::catalogue::list_documents),
         )
         .route("/documents/{id}", get(api::catalogue::get_document))
         .route(

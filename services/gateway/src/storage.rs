@@ -222,3 +222,63 @@ pub async fn token_is_current(pool: &PgPool, caller: &Caller) -> Result<bool, sq
     .fetch_one(pool)
     .await
 }
+
+/// An answer kept for an idempotency key.
+pub struct KeptAnswer {
+    pub request_hash: Vec<u8>,
+    pub status: i32,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+pub async fn kept_answer(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+) -> Result<Option<KeptAnswer>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT request_hash, status, content_type, body FROM idempotency_keys
+          WHERE user_id = $1 AND key = $2 AND created_at > now() - interval '1 day'",
+    )
+    .bind(user_id)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(KeptAnswer {
+            request_hash: row.try_get("request_hash")?,
+            status: row.try_get("status")?,
+            content_type: row.try_get("content_type")?,
+            body: row.try_get("body")?,
+        })
+    })
+    .transpose()
+}
+
+/// Keeps an answer; the first one kept for a key wins. Forgets day-old keys.
+pub async fn keep_answer(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+    request_hash: &[u8],
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, content_type, body)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(request_hash)
+    .bind(i32::from(status))
+    .bind(content_type)
+    .bind(body)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
