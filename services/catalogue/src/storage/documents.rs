@@ -4,18 +4,11 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 use zhenggai_common::UnitCode;
 
+use super::code;
 use crate::domain::{
     Document, NewAspect, NewDocument, NewMeasure, Problem, ResponsibleScope, ResponsibleUnit,
 };
 use crate::error::{CatalogueError, Result};
-
-fn corrupt(what: impl ToString) -> CatalogueError {
-    CatalogueError::Database(sqlx::Error::Decode(what.to_string().into()))
-}
-
-fn code(text: String) -> Result<UnitCode> {
-    UnitCode::try_from(text).map_err(corrupt)
-}
 
 fn seq(value: i32) -> u32 {
     u32::try_from(value).unwrap_or_default()

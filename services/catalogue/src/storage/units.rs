@@ -15,16 +15,11 @@ fn unit_from_row(row: &sqlx::postgres::PgRow) -> Result<Unit> {
     let code: String = row.try_get("code")?;
     let level: String = row.try_get("level")?;
     let parent: Option<String> = row.try_get("parent_code")?;
-    // The table only holds what the domain validated; a mismatch is a bug.
-    let corrupt = |what: String| CatalogueError::Database(sqlx::Error::Decode(what.into()));
     Ok(Unit {
-        code: UnitCode::try_from(code).map_err(|e| corrupt(e.to_string()))?,
+        code: super::code(code)?,
         name: row.try_get("name")?,
-        level: level.parse().map_err(corrupt)?,
-        parent_code: parent
-            .map(UnitCode::try_from)
-            .transpose()
-            .map_err(|e| corrupt(e.to_string()))?,
+        level: level.parse().map_err(super::corrupt)?,
+        parent_code: parent.map(super::code).transpose()?,
     })
 }
 
