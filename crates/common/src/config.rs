@@ -47,3 +47,12 @@ pub struct IdentityConfig {
     )]
     pub public_key_file: PathBuf,
 }
+
+/// What every gRPC service reads besides its listen address.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceConfig {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub identity: IdentityConfig,
+}

@@ -199,17 +199,29 @@ pub fn channel(url: &str) -> anyhow::Result<tonic::transport::Channel> {
         .connect_lazy())
 }
 
-/// What every service does before it serves: read the gateway's public key,
-/// connect to (and create) its own database, apply its migrations.
-pub async fn prepare(
-    database: &crate::config::DatabaseConfig,
-    identity: &crate::config::IdentityConfig,
+/// A gRPC service's whole life: read the gateway's public key, connect to
+/// (and create) its own database, apply its migrations, let `setup` prepare
+/// the service's routes (seeding, if it seeds), serve until `shutdown`, then
+/// close the pool.
+pub async fn run_service<F, Fut>(
+    service_name: &'static str,
+    config: &crate::config::ServiceConfig,
     default_database: &str,
     migrator: &sqlx::migrate::Migrator,
-) -> anyhow::Result<(sqlx::PgPool, TokenVerifier)> {
-    let verifier = TokenVerifier::from_file(&identity.public_key_file)?;
-    let pool = crate::db::connect(database, default_database, migrator).await?;
-    Ok((pool, verifier))
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    setup: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(sqlx::PgPool) -> Fut,
+    Fut: Future<Output = anyhow::Result<Routes>>,
+{
+    let verifier = TokenVerifier::from_file(&config.identity.public_key_file)?;
+    let pool = crate::db::connect(&config.database, default_database, migrator).await?;
+    let routes = setup(pool.clone()).await?;
+    serve(service_name, routes, verifier, listener, shutdown).await?;
+    pool.close().await;
+    Ok(())
 }
 
 /// The answer to every service's `Describe` call.

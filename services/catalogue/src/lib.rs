@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use zhenggai_common::config::{DatabaseConfig, IdentityConfig};
+use zhenggai_common::config::ServiceConfig;
 use zhenggai_proto::catalogue::v1::catalogue_service_server::CatalogueServiceServer;
 
 pub const SERVICE_NAME: &str = "zhenggai.catalogue.v1.CatalogueService";
@@ -32,9 +32,7 @@ pub struct Config {
     #[arg(long, env = "ZG_CATALOGUE_ADDR", default_value = "0.0.0.0:50051")]
     pub listen: SocketAddr,
     #[command(flatten)]
-    pub database: DatabaseConfig,
-    #[command(flatten)]
-    pub identity: IdentityConfig,
+    pub service: ServiceConfig,
 }
 
 /// Connects to the database, migrates, seeds, and serves on `listener` until
@@ -44,22 +42,23 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (pool, verifier) = zhenggai_common::grpc::prepare(
-        &config.database,
-        &config.identity,
+    zhenggai_common::grpc::run_service(
+        SERVICE_NAME,
+        &config.service,
         "zhenggai_catalogue",
         &storage::MIGRATOR,
+        listener,
+        shutdown,
+        |pool| async move {
+            seed::apply(&pool)
+                .await
+                .context("cannot seed the catalogue")?;
+            let api = CatalogueServiceServer::new(grpc::CatalogueApi::new(pool))
+                .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+            Ok(tonic::service::Routes::new(api))
+        },
     )
-    .await?;
-    seed::apply(&pool)
-        .await
-        .context("cannot seed the catalogue")?;
-    let api = CatalogueServiceServer::new(grpc::CatalogueApi::new(pool.clone()))
-        .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
-    let routes = tonic::service::Routes::new(api);
-    zhenggai_common::grpc::serve(SERVICE_NAME, routes, verifier, listener, shutdown).await?;
-    pool.close().await;
-    Ok(())
+    .await
 }

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
-use zhenggai_common::config::{DatabaseConfig, IdentityConfig};
+use zhenggai_common::config::ServiceConfig;
 use zhenggai_proto::ledger::v1 as pb;
 
 pub const SERVICE_NAME: &str = "zhenggai.ledger.v1.LedgerService";
@@ -30,9 +30,7 @@ pub struct Config {
     #[arg(long, env = "ZG_LEDGER_ADDR", default_value = "0.0.0.0:50052")]
     pub listen: SocketAddr,
     #[command(flatten)]
-    pub database: DatabaseConfig,
-    #[command(flatten)]
-    pub identity: IdentityConfig,
+    pub service: ServiceConfig,
 }
 
 struct LedgerApi {
@@ -63,22 +61,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (pool, verifier) = zhenggai_common::grpc::prepare(
-        &config.database,
-        &config.identity,
+    zhenggai_common::grpc::run_service(
+        SERVICE_NAME,
+        &config.service,
         "zhenggai_ledger",
         &MIGRATOR,
-    )
-    .await?;
-    let api = pb::ledger_service_server::LedgerServiceServer::new(LedgerApi { pool: pool.clone() });
-    zhenggai_common::grpc::serve(
-        SERVICE_NAME,
-        tonic::service::Routes::new(api),
-        verifier,
         listener,
         shutdown,
+        |pool| async move {
+            let api = pb::ledger_service_server::LedgerServiceServer::new(LedgerApi { pool });
+            Ok(tonic::service::Routes::new(api))
+        },
     )
-    .await?;
-    pool.close().await;
-    Ok(())
+    .await
 }

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
-use zhenggai_common::config::{DatabaseConfig, IdentityConfig};
+use zhenggai_common::config::ServiceConfig;
 use zhenggai_proto::notifier::v1 as pb;
 
 pub const SERVICE_NAME: &str = "zhenggai.notifier.v1.NotifierService";
@@ -30,9 +30,7 @@ pub struct Config {
     #[arg(long, env = "ZG_NOTIFIER_ADDR", default_value = "0.0.0.0:50054")]
     pub listen: SocketAddr,
     #[command(flatten)]
-    pub database: DatabaseConfig,
-    #[command(flatten)]
-    pub identity: IdentityConfig,
+    pub service: ServiceConfig,
 }
 
 struct NotifierApi {
@@ -63,23 +61,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (pool, verifier) = zhenggai_common::grpc::prepare(
-        &config.database,
-        &config.identity,
+    zhenggai_common::grpc::run_service(
+        SERVICE_NAME,
+        &config.service,
         "zhenggai_notifier",
         &MIGRATOR,
-    )
-    .await?;
-    let api =
-        pb::notifier_service_server::NotifierServiceServer::new(NotifierApi { pool: pool.clone() });
-    zhenggai_common::grpc::serve(
-        SERVICE_NAME,
-        tonic::service::Routes::new(api),
-        verifier,
         listener,
         shutdown,
+        |pool| async move {
+            let api = pb::notifier_service_server::NotifierServiceServer::new(NotifierApi { pool });
+            Ok(tonic::service::Routes::new(api))
+        },
     )
-    .await?;
-    pool.close().await;
-    Ok(())
+    .await
 }
