@@ -248,6 +248,16 @@ impl Stack {
         self.login(username, password).await
     }
 
+    /// Imports a division table (CSV) into the directory: (status, body).
+    pub async fn import(&self, token: &str, csv: impl Into<reqwest::Body>) -> (u16, Value) {
+        self.json(
+            self.post("/api/v1/units/import", token)
+                .header("content-type", "text/csv")
+                .body(csv),
+        )
+        .await
+    }
+
     /// Sends and reads back JSON: (status, body).
     pub async fn json(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let response = request.send().await.expect("request");

@@ -249,11 +249,7 @@ async fn a_village_sees_only_its_own_subtree() {
     let doc = founding_notice(&stack, &village).await;
     assert_eq!(doc["problem_count"], 15);
     let (status, problem) = stack
-        .json(
-            stack
-                .post("/api/v1/units/import", &village)
-                .body("code,name,level,parent_code\n"),
-        )
+        .import(&village, "code,name,level,parent_code\n")
         .await;
     assert_eq!(status, 403, "{problem}");
     assert_eq!(problem["code"], "permission_denied");
@@ -431,14 +427,7 @@ async fn the_whole_of_henan_imports_in_one_go() {
     let csv = henan_csv();
 
     let started = std::time::Instant::now();
-    let (status, counts) = stack
-        .json(
-            stack
-                .post("/api/v1/units/import", &admin)
-                .header("content-type", "text/csv")
-                .body(csv.clone()),
-        )
-        .await;
+    let (status, counts) = stack.import(&admin, csv.clone()).await;
     let took = started.elapsed();
     assert_eq!(status, 200, "{counts}");
     let total = counts["inserted"].as_u64().unwrap()
@@ -453,19 +442,13 @@ async fn the_whole_of_henan_imports_in_one_go() {
     println!("imported {total} rows of 河南 in {took:?}");
 
     // Again: nothing changes.
-    let (_, again) = stack
-        .json(stack.post("/api/v1/units/import", &admin).body(csv))
-        .await;
+    let (_, again) = stack.import(&admin, csv).await;
     assert_eq!(again["unchanged"].as_u64().unwrap(), 55_164);
 
     // Another region's units can be added but not rewritten from here; the
     // area's own units can.
     let (status, problem) = stack
-        .json(
-            stack
-                .post("/api/v1/units/import", &admin)
-                .body("code,name,level,parent_code\n4101,改名市,city,41\n"),
-        )
+        .import(&admin, "code,name,level,parent_code\n4101,改名市,city,41\n")
         .await;
     assert_eq!(status, 400, "{problem}");
     assert!(
@@ -476,10 +459,9 @@ async fn the_whole_of_henan_imports_in_one_go() {
         "{problem}"
     );
     let (status, counts) = stack
-        .json(
-            stack
-                .post("/api/v1/units/import", &admin)
-                .body("code,name,level,parent_code\n411081114204,土门口村,village,411081114\n"),
+        .import(
+            &admin,
+            "code,name,level,parent_code\n411081114204,土门口村,village,411081114\n",
         )
         .await;
     assert_eq!(status, 200, "{counts}");
@@ -490,9 +472,7 @@ async fn the_whole_of_henan_imports_in_one_go() {
     assert_eq!(village["name"], "土门口村");
 
     // A bad file names its bad rows and writes nothing.
-    let (status, problem) = stack
-        .json(stack.post("/api/v1/units/import", &admin).body("code,name,level,parent_code\n411081999999,新村,village,411081999\n411081999998,,village,411081114\n"))
-        .await;
+    let (status, problem) = stack.import(&admin, "code,name,level,parent_code\n411081999999,新村,village,411081999\n411081999998,,village,411081114\n").await;
     assert_eq!(status, 400, "{problem}");
     assert!(
         problem["errors"]

@@ -399,37 +399,17 @@ async fn grpc_calls_need_an_identity_and_services_are_discoverable() {
 
     // With the token the gateway minted, the same call goes through.
     let token = stack.admin().await;
-    let unit = catalogue
-        .get_unit(zhenggai_common::grpc::outgoing(
-            GetUnitRequest {
-                code: "411081".into(),
-            },
-            &token,
-        ))
-        .await
-        .unwrap();
+    let unit = get_unit(&mut catalogue, "411081", &token).await.unwrap();
     assert_eq!(unit.get_ref().name, "禹州市");
 
     // The service checks the subtree itself: a village's token reads its own
     // unit over gRPC, and a neighbour's is not found.
     let village = stack.user("grpc-village", "village", "411081114204").await;
-    let own = catalogue
-        .get_unit(zhenggai_common::grpc::outgoing(
-            GetUnitRequest {
-                code: "411081114204".into(),
-            },
-            &village,
-        ))
+    let own = get_unit(&mut catalogue, "411081114204", &village)
         .await
         .unwrap();
     assert_eq!(own.get_ref().level, "village");
-    let foreign = catalogue
-        .get_unit(zhenggai_common::grpc::outgoing(
-            GetUnitRequest {
-                code: "411081114205".into(),
-            },
-            &village,
-        ))
+    let foreign = get_unit(&mut catalogue, "411081114205", &village)
         .await
         .unwrap_err();
     assert_eq!(foreign.code(), tonic::Code::NotFound);
@@ -473,6 +453,20 @@ async fn grpc_calls_need_an_identity_and_services_are_discoverable() {
             .code(),
         tonic::Code::Unauthenticated
     );
+}
+
+/// Calls the catalogue's GetUnit directly, on behalf of a token's holder.
+async fn get_unit(
+    catalogue: &mut zhenggai_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient<
+        tonic::transport::Channel,
+    >,
+    code: &str,
+    token: &str,
+) -> Result<tonic::Response<zhenggai_proto::catalogue::v1::Unit>, tonic::Status> {
+    let request = zhenggai_proto::catalogue::v1::GetUnitRequest { code: code.into() };
+    catalogue
+        .get_unit(zhenggai_common::grpc::outgoing(request, token))
+        .await
 }
 
 async fn reflected_services(address: std::net::SocketAddr) -> Vec<String> {

@@ -215,8 +215,6 @@ pub struct Caller {
     pub role: Role,
     pub unit: UnitCode,
     pub token_id: Uuid,
-    /// When the token was issued (Unix seconds).
-    pub issued_at: i64,
     pub generation: i64,
     /// May read household personal data in clear.
     pub clearance: bool,
@@ -255,7 +253,6 @@ impl From<Claims> for Caller {
             role: claims.role,
             unit: claims.unit,
             token_id: claims.jti,
-            issued_at: claims.iat,
             generation: claims.generation,
             clearance: claims.clearance,
             expires_at: claims.exp,
@@ -461,7 +458,6 @@ mod tests {
             role,
             unit: code(unit),
             token_id: Uuid::nil(),
-            issued_at: 0,
             generation: 0,
             clearance: false,
             expires_at: 0,

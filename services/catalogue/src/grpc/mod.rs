@@ -44,6 +44,15 @@ fn page_limit(limit: u32) -> u32 {
     }
 }
 
+/// The code of a unit whose directory entry the caller may see. A malformed
+/// code and a unit out of sight are both simply not found.
+fn visible_unit(caller: &Caller, text: &str) -> Result<UnitCode> {
+    UnitCode::try_from(text)
+        .ok()
+        .filter(|code| caller.sees_directory_entry(code))
+        .ok_or_else(|| CatalogueError::NotFound(format!("unit {text}")))
+}
+
 fn require_city_admin(caller: &Caller, action: &str) -> Result<()> {
     if caller.role == Role::CityAdmin {
         Ok(())
@@ -164,15 +173,10 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
         &self,
         request: Request<pb::GetUnitRequest>,
     ) -> Result<Response<pb::Unit>, Status> {
-        let caller = caller(&request)?;
-        let not_found = || CatalogueError::NotFound(format!("unit {}", request.get_ref().code));
-        let code = UnitCode::try_from(request.get_ref().code.as_str()).map_err(|_| not_found())?;
-        if !caller.sees_directory_entry(&code) {
-            return Err(not_found().into());
-        }
+        let code = visible_unit(caller(&request)?, &request.get_ref().code)?;
         let unit = storage::get_unit(&self.pool, &code)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(|| CatalogueError::NotFound(format!("unit {code}")))?;
         Ok(Response::new(convert::unit(unit)))
     }
 
@@ -240,12 +244,7 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
         &self,
         request: Request<pb::GetUnitRequest>,
     ) -> Result<Response<pb::ListUnitsResponse>, Status> {
-        let caller = caller(&request)?;
-        let not_found = || CatalogueError::NotFound(format!("unit {}", request.get_ref().code));
-        let code = UnitCode::try_from(request.get_ref().code.as_str()).map_err(|_| not_found())?;
-        if !caller.sees_directory_entry(&code) {
-            return Err(not_found().into());
-        }
+        let code = visible_unit(caller(&request)?, &request.get_ref().code)?;
         let units = storage::ancestors(&self.pool, &code).await?;
         Ok(Response::new(pb::ListUnitsResponse {
             items: units.into_iter().map(convert::unit).collect(),
