@@ -42,6 +42,8 @@ pub enum ErrorCode {
     IdempotencyMismatch,
     /// The body is larger than this endpoint accepts.
     PayloadTooLarge,
+    /// The file is not of a kind this endpoint accepts (judged by its bytes).
+    UnsupportedMediaType,
     /// Too many attempts, or the account is locked for a while.
     TooManyRequests,
     /// A dependency (database, peer service) is not reachable right now.
@@ -53,7 +55,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         Self::InvalidArgument,
         Self::MalformedBody,
         Self::Unauthenticated,
@@ -66,6 +68,7 @@ impl ErrorCode {
         Self::PreconditionFailed,
         Self::IdempotencyMismatch,
         Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
         Self::TooManyRequests,
         Self::Unavailable,
         Self::Timeout,
@@ -86,6 +89,7 @@ impl ErrorCode {
             Self::PreconditionFailed => "precondition_failed",
             Self::IdempotencyMismatch => "idempotency_mismatch",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyRequests => "too_many_requests",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
@@ -108,6 +112,7 @@ impl ErrorCode {
             Self::PreconditionFailed => "Version is stale",
             Self::IdempotencyMismatch => "Idempotency key reused with another request",
             Self::PayloadTooLarge => "Request body too large",
+            Self::UnsupportedMediaType => "Unsupported file type",
             Self::TooManyRequests => "Too many requests",
             Self::Unavailable => "Service unavailable",
             Self::Timeout => "Request timed out",
@@ -125,6 +130,7 @@ impl ErrorCode {
             Self::AlreadyExists | Self::Conflict => 409,
             Self::PreconditionFailed => 412,
             Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
             Self::IdempotencyMismatch => 422,
             Self::PreconditionRequired => 428,
             Self::TooManyRequests => 429,
@@ -146,7 +152,7 @@ impl ErrorCode {
             Self::Conflict | Self::PreconditionRequired | Self::PreconditionFailed => {
                 Code::FailedPrecondition
             }
-            Self::IdempotencyMismatch => Code::InvalidArgument,
+            Self::IdempotencyMismatch | Self::UnsupportedMediaType => Code::InvalidArgument,
             Self::PayloadTooLarge | Self::TooManyRequests => Code::ResourceExhausted,
             Self::Unavailable => Code::Unavailable,
             Self::Timeout => Code::DeadlineExceeded,

@@ -2,6 +2,7 @@
 //! telemetry, database start-up, the caller's identity, the shared error
 //! vocabulary, the gRPC server frame and graceful shutdown.
 
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -1,22 +1,23 @@
-//! The ledger service: the ledger of every unit in a campaign (整改台账), its findings, review and 销号, evidence and the tamper-evident history.
+//! The ledger service: the ledger of every unit in a campaign (整改台账), its
+//! findings, review and 销号, evidence (佐证材料) and the tamper-evident
+//! history.
 //!
-//! This is the service's frame (configuration, database, migrations, health,
-//! reflection, metrics, identity checks, graceful shutdown); its capabilities
-//! arrive with their own issues. `main` only wires; [`run`] is what tests
-//! start on port 0.
+//! `main` only wires; [`run`] is what tests start on port 0.
+
+pub mod domain;
+pub mod error;
+mod grpc;
+pub mod storage;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
-use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tonic::{Request, Response, Status};
+use zhenggai_common::clock::Clock;
 use zhenggai_common::config::ServiceConfig;
-use zhenggai_proto::ledger::v1 as pb;
+use zhenggai_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
 
 pub const SERVICE_NAME: &str = "zhenggai.ledger.v1.LedgerService";
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The ledger's configuration, read once from the environment.
 #[derive(Debug, Clone, clap::Parser)]
@@ -31,27 +32,16 @@ pub struct Config {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub service: ServiceConfig,
-}
-
-struct LedgerApi {
-    pool: PgPool,
-}
-
-#[tonic::async_trait]
-impl pb::ledger_service_server::LedgerService for LedgerApi {
-    async fn describe(
-        &self,
-        request: Request<pb::DescribeRequest>,
-    ) -> Result<Response<pb::DescribeResponse>, Status> {
-        zhenggai_common::grpc::caller(&request)?;
-        let (service, version, schema_version) =
-            zhenggai_common::grpc::describe(SERVICE_NAME, &self.pool).await?;
-        Ok(Response::new(pb::DescribeResponse {
-            service,
-            version,
-            schema_version,
-        }))
-    }
+    /// The catalogue, asked for notices, problems and units.
+    #[arg(
+        long,
+        env = "ZG_CATALOGUE_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub catalogue_url: String,
+    /// Largest evidence file, in bytes.
+    #[arg(long, env = "ZG_EVIDENCE_LIMIT_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub evidence_limit_bytes: u64,
 }
 
 /// Connects to the database, migrates, and serves on `listener` until
@@ -61,16 +51,26 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let catalogue = zhenggai_common::grpc::channel(&config.catalogue_url)?;
     zhenggai_common::grpc::run_service(
         SERVICE_NAME,
         &config.service,
         "zhenggai_ledger",
-        &MIGRATOR,
+        &storage::MIGRATOR,
         listener,
         shutdown,
         |pool| async move {
-            let api = pb::ledger_service_server::LedgerServiceServer::new(LedgerApi { pool });
-            Ok(tonic::service::Routes::new(api))
+            let api = grpc::LedgerApi::new(
+                pool,
+                Clock::system(),
+                catalogue,
+                config.evidence_limit_bytes,
+            );
+            let server = LedgerServiceServer::new(api)
+                .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+            Ok(tonic::service::Routes::new(server))
         },
     )
     .await

@@ -240,6 +240,41 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
         )))
     }
 
+    type StreamUnitsStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::UnitBatch, Status>> + Send + 'static>,
+    >;
+
+    async fn stream_units(
+        &self,
+        request: Request<pb::StreamUnitsRequest>,
+    ) -> Result<Response<Self::StreamUnitsStream>, Status> {
+        use futures::StreamExt as _;
+        let caller = caller(&request)?.clone();
+        let request = request.into_inner();
+        let root = unit_code("root", &request.root)?;
+        if !caller.sees(&root) {
+            return Err(CatalogueError::NotFound(format!("unit {root}")).into());
+        }
+        let levels = request
+            .levels
+            .iter()
+            .map(|text| text.parse::<Level>().map_err(CatalogueError::invalid))
+            .collect::<Result<Vec<_>>>()?;
+        let (sink, source) = tokio::sync::mpsc::channel(4);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            storage::stream_subtree(&pool, &root, &levels, 5_000, sink).await;
+        });
+        let batches = tokio_stream::wrappers::ReceiverStream::new(source).map(|batch| {
+            batch
+                .map(|units| pb::UnitBatch {
+                    items: units.into_iter().map(convert::unit).collect(),
+                })
+                .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(batches)))
+    }
+
     async fn get_ancestors(
         &self,
         request: Request<pb::GetUnitRequest>,

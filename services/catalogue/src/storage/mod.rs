@@ -5,7 +5,8 @@ mod units;
 
 pub use documents::{get_document, get_problem, insert_document, list_documents, list_problems};
 pub use units::{
-    ImportCounts, UnitQuery, ancestors, get_unit, get_units, list_units, upsert_units,
+    ImportCounts, UnitQuery, ancestors, get_unit, get_units, list_units, stream_subtree,
+    upsert_units,
 };
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

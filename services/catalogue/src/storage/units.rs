@@ -171,6 +171,51 @@ pub async fn list_units(pool: &PgPool, query: &UnitQuery) -> Result<Vec<Unit>> {
     .collect()
 }
 
+/// Every unit of `root`'s subtree (the root included) at the given levels (all
+/// when empty), in code order, sent in batches of `batch` to `sink` as they
+/// are read; stops early when the receiver goes away.
+pub async fn stream_subtree(
+    pool: &PgPool,
+    root: &UnitCode,
+    levels: &[Level],
+    batch: usize,
+    sink: tokio::sync::mpsc::Sender<Result<Vec<Unit>>>,
+) {
+    use futures::TryStreamExt as _;
+    let levels: Vec<&str> = levels.iter().map(|level| level.as_str()).collect();
+    let mut rows = sqlx::query(
+        "SELECT code, name, level, parent_code FROM units
+          WHERE code LIKE $1 AND (cardinality($2::text[]) = 0 OR level = ANY($2))
+          ORDER BY code",
+    )
+    .bind(format!("{}%", root.as_str()))
+    .bind(&levels)
+    .fetch(pool);
+    let mut units = Vec::with_capacity(batch);
+    loop {
+        match rows.try_next().await {
+            Ok(Some(row)) => match unit_from_row(&row) {
+                Ok(unit) => units.push(unit),
+                Err(error) => {
+                    let _ = sink.send(Err(error)).await;
+                    return;
+                }
+            },
+            Ok(None) => break,
+            Err(error) => {
+                let _ = sink.send(Err(error.into())).await;
+                return;
+            }
+        }
+        if units.len() == batch && sink.send(Ok(std::mem::take(&mut units))).await.is_err() {
+            return;
+        }
+    }
+    if !units.is_empty() {
+        let _ = sink.send(Ok(units)).await;
+    }
+}
+
 /// The units above `code` that the directory holds, root first.
 pub async fn ancestors(pool: &PgPool, code: &UnitCode) -> Result<Vec<Unit>> {
     let lineage: Vec<String> = code

@@ -1,0 +1,444 @@
+//! Filling a ledger and reviewing its findings.
+
+use uuid::Uuid;
+use zhenggai_common::Caller;
+use zhenggai_proto::ledger::v1 as pb;
+
+use super::{LedgerApi, event_by, id_of};
+use crate::domain::campaign::standing;
+use crate::domain::finding::{self, FindingDraft, ReviewFacts, transition};
+use crate::domain::household::{Household, HouseholdDraft};
+use crate::domain::{Action, FindingFields, FindingState, SectionState};
+use crate::error::{LedgerError, Result};
+use crate::storage::{self, FindingRow, LedgerRow};
+
+fn drafts(households: Vec<pb::Household>) -> Vec<HouseholdDraft> {
+    households
+        .into_iter()
+        .map(|h| HouseholdDraft {
+            name: h.name,
+            id_number: h.id_number,
+            phone: h.phone,
+        })
+        .collect()
+}
+
+/// What the history keeps of households: how many and a digest, never the
+/// data itself (the history cannot be deleted; personal data must be).
+fn households_digest(households: &[Household]) -> serde_json::Value {
+    let mut text = String::new();
+    for h in households {
+        let clear = h.clear();
+        text.push_str(&format!(
+            "{}\u{1f}{}\u{1f}{}\u{1e}",
+            clear.name, clear.id_number, clear.phone
+        ));
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    serde_json::json!({ "count": households.len(), "sha256": crate::domain::history::hex(digest.as_ref()) })
+}
+
+/// The fields as the history records them.
+fn fields_details(fields: &FindingFields) -> serde_json::Value {
+    serde_json::json!({
+        "description": fields.description,
+        "measures": fields.measures,
+        "due_on": fields.due_on.map(|d| d.to_string()),
+        "kind": fields.kind.as_str(),
+        "responsible": fields.responsible,
+        "result": fields.result,
+        "standing_mechanism": fields.standing_mechanism,
+        "households": households_digest(&fields.households),
+    })
+}
+
+/// What the other services hear of a finding (no personal data).
+fn finding_payload(
+    finding: &FindingRow,
+    ledger: &LedgerRow,
+    event: &str,
+    actor: &Caller,
+) -> serde_json::Value {
+    serde_json::json!({
+        "event": event,
+        "finding_id": finding.id,
+        "ledger_id": ledger.id,
+        "campaign_id": ledger.campaign_id,
+        "unit": ledger.unit_code.as_str(),
+        "unit_name": ledger.unit_name,
+        "unit_level": ledger.unit_level,
+        "problem_seq": finding.problem_seq,
+        "seq": finding.seq,
+        "state": finding.state.as_str(),
+        "kind": finding.fields.kind.as_str(),
+        "due_on": finding.fields.due_on.map(|d| d.to_string()),
+        "written_off": finding.written_off,
+        "version": finding.version,
+        "actor": actor.username,
+        "actor_unit": actor.unit.as_str(),
+    })
+}
+
+pub(super) fn require_owner(caller: &Caller, ledger: &LedgerRow) -> Result<()> {
+    if standing(caller, &ledger.unit_code, &ledger.unit_level).owner {
+        Ok(())
+    } else {
+        Err(LedgerError::PermissionDenied(format!(
+            "only {} ({}) fills its own ledger",
+            ledger.unit_name, ledger.unit_code
+        )))
+    }
+}
+
+impl LedgerApi {
+    /// A finding in a ledger the caller may see, with its ledger.
+    pub(super) async fn visible_finding(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<(FindingRow, LedgerRow)> {
+        let not_found = || LedgerError::NotFound(format!("finding {id}"));
+        let finding = storage::get_finding(&self.pool, id)
+            .await?
+            .filter(|f| caller.sees(&f.unit_code))
+            .ok_or_else(not_found)?;
+        let ledger = storage::get_ledger(&self.pool, finding.ledger_id)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok((finding, ledger))
+    }
+
+    /// Locks a visible finding's ledger, then reads the finding: every change
+    /// of a ledger's findings goes through the ledger's lock.
+    async fn lock_visible_finding(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<(FindingRow, LedgerRow)> {
+        let not_found = || LedgerError::NotFound(format!("finding {id}"));
+        let ledger_id = storage::ledger_of_finding(&self.pool, id)
+            .await?
+            .ok_or_else(not_found)?;
+        let ledger = storage::lock_ledger(tx, ledger_id)
+            .await?
+            .filter(|l| caller.sees(&l.unit_code))
+            .ok_or_else(not_found)?;
+        let finding = storage::lock_finding(tx, id).await?.ok_or_else(not_found)?;
+        Ok((finding, ledger))
+    }
+
+    async fn section_seq(&self, ledger: &LedgerRow, problem_id: &str) -> Result<i16> {
+        let problem = id_of("problem", problem_id)?;
+        self.problems_by_seq(ledger.campaign_id)
+            .await?
+            .into_values()
+            .find(|p| p.problem_id == problem)
+            .map(|p| p.seq)
+            .ok_or_else(|| LedgerError::NotFound(format!("problem {problem_id} in this ledger")))
+    }
+
+    async fn answer(
+        &self,
+        caller: &Caller,
+        finding: FindingRow,
+        ledger: &LedgerRow,
+    ) -> Result<pb::Finding> {
+        let problems = self.problems_by_seq(ledger.campaign_id).await?;
+        let mut answer = self
+            .findings_for(caller, ledger, vec![finding], &problems)
+            .await?;
+        Ok(answer.remove(0))
+    }
+
+    pub(super) async fn create_finding(
+        &self,
+        caller: &Caller,
+        request: pb::CreateFindingRequest,
+    ) -> Result<pb::Finding> {
+        let ledger_id = id_of("ledger", &request.ledger_id)?;
+        let fields = request.fields.unwrap_or_default();
+        let draft = FindingDraft {
+            description: fields.description,
+            measures: fields.measures,
+            due_on: fields.due_on,
+            kind: fields.kind,
+            responsible: fields.responsible,
+            result: fields.result,
+            standing_mechanism: fields.standing_mechanism,
+            households: drafts(fields.households),
+        };
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let mut ledger = self.lock_visible_ledger(&mut tx, caller, ledger_id).await?;
+        let problem_seq = self.section_seq(&ledger, &request.problem_id).await?;
+        require_owner(caller, &ledger)?;
+        let fields = FindingFields::try_from(draft).map_err(LedgerError::Invalid)?;
+        let section = storage::section(&mut tx, ledger.id, problem_seq)
+            .await?
+            .ok_or_else(|| {
+                LedgerError::NotFound(format!("problem {} in this ledger", request.problem_id))
+            })?;
+        if section.state == SectionState::NoFindings {
+            return Err(LedgerError::Conflict(
+                "this section is declared free of findings (经排查无此类问题): withdraw the declaration first".into(),
+            ));
+        }
+        let id = Uuid::now_v7();
+        let seq = storage::insert_finding(
+            &mut tx,
+            id,
+            &ledger,
+            problem_seq,
+            &fields,
+            &caller.username,
+            now,
+        )
+        .await?;
+        if section.state == SectionState::Unanswered {
+            storage::set_section(
+                &mut tx,
+                &mut ledger,
+                problem_seq,
+                section.state,
+                SectionState::Findings,
+                "",
+            )
+            .await?;
+        }
+        let mut event = event_by(caller, "finding_created", now);
+        event.finding_id = Some(id);
+        event.to_state = FindingState::Open.as_str().to_owned();
+        event.details = serde_json::json!({ "problem_seq": problem_seq, "seq": seq, "version": 1, "fields": fields_details(&fields) });
+        storage::append_event(&mut tx, &mut ledger, event).await?;
+        let finding = storage::lock_finding(&mut tx, id)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(format!("finding {id}")))?;
+        storage::enqueue(
+            &mut tx,
+            "finding.changed",
+            &finding_payload(&finding, &ledger, "created", caller),
+        )
+        .await?;
+        tx.commit().await?;
+        self.answer(caller, finding, &ledger).await
+    }
+
+    /// Declares a section free of findings (`note` set) or withdraws the
+    /// declaration (`note` none).
+    pub(super) async fn answer_without_findings(
+        &self,
+        caller: &Caller,
+        ledger_id: &str,
+        problem_id: &str,
+        note: Option<&str>,
+    ) -> Result<pb::Section> {
+        let ledger_id = id_of("ledger", ledger_id)?;
+        let note = match note {
+            Some(note) => {
+                let mut faults = Vec::new();
+                let note = finding::text("note", note, true, &mut faults);
+                if !faults.is_empty() {
+                    return Err(LedgerError::Invalid(faults));
+                }
+                Some(note)
+            }
+            None => None,
+        };
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let mut ledger = self.lock_visible_ledger(&mut tx, caller, ledger_id).await?;
+        let problem_seq = self.section_seq(&ledger, problem_id).await?;
+        require_owner(caller, &ledger)?;
+        let section = storage::section(&mut tx, ledger.id, problem_seq)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(format!("problem {problem_id} in this ledger")))?;
+        let (state, kind) = match (&note, section.state) {
+            (Some(_), SectionState::Findings) => {
+                return Err(LedgerError::Conflict(format!(
+                    "this section has {} finding(s): it cannot be declared free of findings",
+                    section.findings
+                )));
+            }
+            (Some(_), _) => (SectionState::NoFindings, "no_findings_declared"),
+            (None, SectionState::NoFindings) => (SectionState::Unanswered, "no_findings_withdrawn"),
+            (None, _) => {
+                return Err(LedgerError::Conflict(
+                    "this section is not declared free of findings".into(),
+                ));
+            }
+        };
+        let note = note.unwrap_or_default();
+        storage::set_section(
+            &mut tx,
+            &mut ledger,
+            problem_seq,
+            section.state,
+            state,
+            &note,
+        )
+        .await?;
+        let mut event = event_by(caller, kind, now);
+        event.from_state = section.state.as_str().to_owned();
+        event.to_state = state.as_str().to_owned();
+        event.details = serde_json::json!({ "problem_seq": problem_seq, "note": note });
+        storage::append_event(&mut tx, &mut ledger, event).await?;
+        storage::enqueue(
+            &mut tx,
+            "section.changed",
+            &serde_json::json!({
+                "ledger_id": ledger.id, "campaign_id": ledger.campaign_id, "unit": ledger.unit_code.as_str(),
+                "problem_seq": problem_seq, "state": state.as_str(), "complete": ledger.complete(),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        let problems = self.problems_by_seq(ledger.campaign_id).await?;
+        let problem = problems.get(&problem_seq);
+        Ok(pb::Section {
+            ledger_id: ledger.id.to_string(),
+            problem_id: problem_id.to_owned(),
+            problem_seq: problem_seq as u32,
+            state: state.as_str().to_owned(),
+            no_findings_note: note,
+            findings: Vec::new(),
+            problem_title: problem.map(|p| p.title.clone()).unwrap_or_default(),
+            aspect_seq: problem.map(|p| p.aspect_seq as u32).unwrap_or_default(),
+            aspect_name: problem.map(|p| p.aspect_name.clone()).unwrap_or_default(),
+        })
+    }
+
+    pub(super) async fn update_finding(
+        &self,
+        caller: &Caller,
+        request: pb::UpdateFindingRequest,
+    ) -> Result<pb::Finding> {
+        let id = id_of("finding", &request.id)?;
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let (finding, mut ledger) = self.lock_visible_finding(&mut tx, caller, id).await?;
+        require_owner(caller, &ledger)?;
+        if request.expected_version == 0 {
+            return Err(LedgerError::VersionRequired);
+        }
+        if request.expected_version != finding.version as u64 {
+            return Err(LedgerError::StaleVersion {
+                expected: request.expected_version,
+                current: finding.version as u64,
+            });
+        }
+        if !finding.state.is_editable() {
+            return Err(LedgerError::Conflict(format!(
+                "a {} finding cannot be changed: what was submitted stays as it was (a reviewer may reject it back)",
+                finding.state
+            )));
+        }
+        let old = &finding.fields;
+        let draft = FindingDraft {
+            description: request
+                .description
+                .unwrap_or_else(|| old.description.clone()),
+            measures: request.measures.unwrap_or_else(|| old.measures.clone()),
+            due_on: request
+                .due_on
+                .unwrap_or_else(|| old.due_on.map(|d| d.to_string()).unwrap_or_default()),
+            kind: request.kind.unwrap_or_else(|| old.kind.as_str().to_owned()),
+            responsible: request
+                .responsible
+                .unwrap_or_else(|| old.responsible.clone()),
+            result: request.result.unwrap_or_else(|| old.result.clone()),
+            standing_mechanism: request
+                .standing_mechanism
+                .unwrap_or_else(|| old.standing_mechanism.clone()),
+            households: match request.households {
+                Some(list) => drafts(list.items),
+                None => old.households.iter().map(Household::clear).collect(),
+            },
+        };
+        let fields = FindingFields::try_from(draft).map_err(LedgerError::Invalid)?;
+        if &fields == old {
+            return self.answer(caller, finding, &ledger).await;
+        }
+        let before = fields_details(old);
+        let after = fields_details(&fields);
+        let changed: serde_json::Map<String, serde_json::Value> = after
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(key, value)| before.get(key.as_str()) != Some(value))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let version = storage::update_fields(&mut tx, id, &fields, now).await?;
+        let mut event = event_by(caller, "finding_updated", now);
+        event.finding_id = Some(id);
+        event.details = serde_json::json!({ "version": version, "changed": changed });
+        storage::append_event(&mut tx, &mut ledger, event).await?;
+        let finding = storage::lock_finding(&mut tx, id)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(format!("finding {id}")))?;
+        storage::enqueue(
+            &mut tx,
+            "finding.changed",
+            &finding_payload(&finding, &ledger, "updated", caller),
+        )
+        .await?;
+        tx.commit().await?;
+        self.answer(caller, finding, &ledger).await
+    }
+
+    pub(super) async fn transition(
+        &self,
+        caller: &Caller,
+        request: pb::TransitionFindingRequest,
+    ) -> Result<pb::Finding> {
+        let id = id_of("finding", &request.id)?;
+        let action: Action = request.action.parse().map_err(LedgerError::invalid)?;
+        let reason = request.reason.trim().to_owned();
+        if reason.chars().count() > finding::MAX_TEXT_CHARS
+            || reason.chars().any(|c| c.is_control() && c != '\n')
+        {
+            return Err(LedgerError::invalid(format!(
+                "reason: at most {} characters, no control characters",
+                finding::MAX_TEXT_CHARS
+            )));
+        }
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let (finding, mut ledger) = self.lock_visible_finding(&mut tx, caller, id).await?;
+        if request.expected_version != 0 && request.expected_version != finding.version as u64 {
+            return Err(LedgerError::StaleVersion {
+                expected: request.expected_version,
+                current: finding.version as u64,
+            });
+        }
+        let facts = ReviewFacts {
+            state: finding.state,
+            kind: finding.fields.kind,
+            result: &finding.fields.result,
+            standing_mechanism: &finding.fields.standing_mechanism,
+        };
+        let standing = standing(caller, &ledger.unit_code, &ledger.unit_level);
+        let to = transition(facts, action, standing, &reason)?;
+        let version = storage::set_state(&mut tx, &finding, to, now).await?;
+        let mut event = event_by(caller, action.event_kind(), now);
+        event.finding_id = Some(id);
+        event.reason = reason;
+        event.from_state = finding.state.as_str().to_owned();
+        event.to_state = to.as_str().to_owned();
+        event.details =
+            serde_json::json!({ "version": version, "written_off": to == FindingState::Closed });
+        storage::append_event(&mut tx, &mut ledger, event).await?;
+        let finding = storage::lock_finding(&mut tx, id)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(format!("finding {id}")))?;
+        storage::enqueue(
+            &mut tx,
+            "finding.changed",
+            &finding_payload(&finding, &ledger, action.as_str(), caller),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(finding = %id, action = action.as_str(), to = to.as_str(), "finding moved");
+        self.answer(caller, finding, &ledger).await
+    }
+}
