@@ -102,8 +102,10 @@ impl Stack {
             stop("catalogue"),
         )));
         let (l, ledger) = listener().await;
+        let mut ledger_args = service_args("ledger");
+        ledger_args.extend(["--catalogue-url".to_owned(), format!("http://{catalogue}")]);
         spawn_service(tokio::spawn(zhenggai_ledger::run(
-            zhenggai_ledger::Config::parse_from(service_args("ledger")),
+            zhenggai_ledger::Config::parse_from(ledger_args),
             l,
             stop("ledger"),
         )));
@@ -127,6 +129,8 @@ impl Stack {
             private.display().to_string(),
             "--catalogue-url".to_owned(),
             format!("http://{catalogue}"),
+            "--ledger-url".to_owned(),
+            format!("http://{ledger}"),
             "--bootstrap-admin-password".to_owned(),
             ADMIN_PASSWORD.to_owned(),
         ]);
@@ -256,6 +260,76 @@ impl Stack {
                 .body(csv),
         )
         .await
+    }
+
+    pub fn patch(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.patch(self.url(path)).bearer_auth(token)
+    }
+
+    pub fn delete(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.delete(self.url(path)).bearer_auth(token)
+    }
+
+    /// A connection to one service's database in this stack, to look under
+    /// the service's feet (as an operator with database access could).
+    pub async fn database(&self, service: &str) -> sqlx::PgConnection {
+        use sqlx::ConnectOptions as _;
+        let options: sqlx::postgres::PgConnectOptions = database_url()
+            .parse()
+            .expect("DATABASE_URL is a PostgreSQL URL");
+        options
+            .database(&format!("zgt_{}_{service}", self.run))
+            .connect()
+            .await
+            .expect("connect to a service database")
+    }
+
+    /// The seeded founding notice (禹巩固脱贫组〔2023〕5号).
+    pub async fn founding_notice(&self, token: &str) -> Value {
+        let (status, body) = self.json(self.get("/api/v1/documents", token)).await;
+        assert_eq!(status, 200, "{body}");
+        body["items"]
+            .as_array()
+            .expect("a list of documents")
+            .iter()
+            .find(|doc| doc["doc_number"] == "禹巩固脱贫组〔2023〕5号")
+            .cloned()
+            .expect("the founding notice is seeded")
+    }
+
+    /// Starts the founding notice's campaign over 禹州市 as the admin.
+    pub async fn yuzhou_campaign(&self) -> Value {
+        let admin = self.admin().await;
+        let notice = self.founding_notice(&admin).await;
+        let (status, campaign) = self
+            .json(
+                self.post("/api/v1/campaigns", &admin)
+                    .json(&json!({ "document_id": notice["id"], "area": "411081" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{campaign}");
+        campaign
+    }
+
+    /// The ledger of `unit` in a campaign, whole.
+    pub async fn ledger(&self, token: &str, campaign: &Value, unit: &str) -> Value {
+        let path = format!(
+            "/api/v1/ledgers?campaign={}&unit={unit}",
+            campaign["id"].as_str().expect("campaign id")
+        );
+        let (status, list) = self.json(self.get(&path, token)).await;
+        assert_eq!(status, 200, "{list}");
+        let id = list["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|l| l["unit"]["code"] == unit))
+            .and_then(|l| l["id"].as_str())
+            .unwrap_or_else(|| panic!("no ledger of {unit} in {list}"))
+            .to_owned();
+        let (status, ledger) = self
+            .json(self.get(&format!("/api/v1/ledgers/{id}"), token))
+            .await;
+        assert_eq!(status, 200, "{ledger}");
+        ledger
     }
 
     /// Sends and reads back JSON: (status, body).

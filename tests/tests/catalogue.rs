@@ -4,23 +4,11 @@
 use serde_json::{Value, json};
 use zhenggai_system_tests::{Stack, henan_csv};
 
-async fn founding_notice(stack: &Stack, token: &str) -> Value {
-    let (status, body) = stack.json(stack.get("/api/v1/documents", token)).await;
-    assert_eq!(status, 200, "{body}");
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|doc| doc["doc_number"] == "禹巩固脱贫组〔2023〕5号")
-        .cloned()
-        .expect("the founding notice is seeded")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_founding_notice_is_seeded_whole() {
     let stack = Stack::start().await;
     let admin = stack.admin().await;
-    let doc = founding_notice(&stack, &admin).await;
+    let doc = stack.founding_notice(&admin).await;
     assert_eq!(doc["issued_on"], "2023-06-26");
     assert_eq!(doc["area"], "411081");
     assert_eq!(doc["problem_count"], 15);
@@ -246,7 +234,7 @@ async fn a_village_sees_only_its_own_subtree() {
     );
 
     // The notice of its county is its to read; publishing and importing are not.
-    let doc = founding_notice(&stack, &village).await;
+    let doc = stack.founding_notice(&village).await;
     assert_eq!(doc["problem_count"], 15);
     let (status, problem) = stack
         .import(&village, "code,name,level,parent_code\n")

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::ledger;
 use axum::Router;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
@@ -26,6 +27,7 @@ use zhenggai_common::config::DatabaseConfig;
 use zhenggai_common::identity::{TokenSigner, TokenVerifier};
 use zhenggai_common::{Role, UnitCode};
 use zhenggai_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
+use zhenggai_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 
 use crate::auth::PasswordPolicy;
 
@@ -121,6 +123,9 @@ pub struct Config {
     /// Largest upload (directory import), in bytes.
     #[arg(long, env = "ZG_UPLOAD_LIMIT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub upload_limit_bytes: usize,
+    /// Largest evidence file (佐证材料), in bytes.
+    #[arg(long, env = "ZG_EVIDENCE_LIMIT_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub evidence_limit_bytes: u64,
     /// Requests running longer than this fail with 504.
     #[arg(long, env = "ZG_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -132,6 +137,7 @@ pub struct Settings {
     pub token_ttl_secs: u64,
     pub password_policy: PasswordPolicy,
     pub lockout: LockoutConfig,
+    pub evidence_limit_bytes: u64,
 }
 
 /// Shared by every handler.
@@ -142,11 +148,18 @@ pub struct AppState {
     pub signer: TokenSigner,
     pub verifier: TokenVerifier,
     catalogue: Channel,
+    ledger: Channel,
 }
 
 impl AppState {
     pub fn catalogue(&self) -> CatalogueServiceClient<Channel> {
         CatalogueServiceClient::new(self.catalogue.clone())
+            .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    pub fn ledger(&self) -> LedgerServiceClient<Channel> {
+        LedgerServiceClient::new(self.ledger.clone())
             .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
     }
@@ -179,6 +192,7 @@ pub async fn run(
             min_classes: config.password_min_classes,
         },
         lockout: config.lockout,
+        evidence_limit_bytes: config.evidence_limit_bytes,
     };
     bootstrap_admin(&pool, &config, &settings).await?;
     let state = AppState {
@@ -187,6 +201,7 @@ pub async fn run(
         signer,
         verifier,
         catalogue: zhenggai_common::grpc::channel(&config.catalogue_url)?,
+        ledger: zhenggai_common::grpc::channel(&config.ledger_url)?,
     };
     let app = router(state, &config);
     tracing::info!(address = %listener.local_addr()?, "serving HTTP");
@@ -251,7 +266,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .route(
             "/documents",
             post(api::catalogue::publish_document)
-                .layer(idempotent)
+                .layer(idempotent.clone())
                 .get(api::catalogue::list_documents),
         )
         .route("/documents/{id}", get(api::catalogue::get_document))
@@ -262,7 +277,48 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/problems/{id}", get(api::catalogue::get_problem))
         .route("/units", get(api::catalogue::list_units))
         .route("/units/{code}", get(api::catalogue::get_unit))
+        .route("/users/{id}/clearance", post(api::accounts::set_clearance))
+        .route(
+            "/campaigns",
+            post(ledger::create_campaign)
+                .layer(idempotent.clone())
+                .get(ledger::list_campaigns),
+        )
+        .route("/campaigns/{id}", get(ledger::get_campaign))
+        .route("/campaigns/{id}/dashboard", get(ledger::dashboard))
+        .route("/ledgers", get(ledger::list_ledgers))
+        .route("/ledgers/{id}", get(ledger::get_ledger))
+        .route("/ledgers/{id}/history", get(ledger::ledger_history))
+        .route("/ledgers/{id}/verify", get(ledger::verify_ledger))
+        .route(
+            "/ledgers/{id}/problems/{problem_id}/findings",
+            post(ledger::create_finding).layer(idempotent.clone()),
+        )
+        .route(
+            "/ledgers/{id}/problems/{problem_id}/no-findings",
+            post(ledger::declare_no_findings)
+                .layer(idempotent.clone())
+                .delete(ledger::withdraw_no_findings),
+        )
+        .route(
+            "/findings/{id}",
+            get(ledger::get_finding).patch(ledger::update_finding),
+        )
+        .route("/findings/{id}/history", get(ledger::finding_history))
+        .route("/findings/{id}/{action}", post(ledger::transition_finding))
+        .route(
+            "/findings/{id}/evidence/{evidence_id}",
+            get(ledger::download_evidence),
+        )
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        .merge(
+            Router::new()
+                .route(
+                    "/findings/{id}/evidence",
+                    post(ledger::upload_evidence).get(ledger::list_evidence),
+                )
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .merge(
             Router::new()
                 .route("/units/import", post(api::catalogue::import_units))

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, catalogue};
+use crate::api::{accounts, catalogue, ledger};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,9 +14,16 @@ use crate::api::{accounts, catalogue};
         accounts::create_user, accounts::list_users, accounts::change_password,
         catalogue::list_documents, catalogue::get_document, catalogue::list_problems, catalogue::get_problem,
         catalogue::publish_document, catalogue::list_units, catalogue::get_unit, catalogue::import_units,
+        accounts::set_clearance,
+        ledger::create_campaign, ledger::list_campaigns, ledger::get_campaign, ledger::dashboard,
+        ledger::list_ledgers, ledger::get_ledger, ledger::ledger_history, ledger::verify_ledger,
+        ledger::create_finding, ledger::declare_no_findings, ledger::withdraw_no_findings,
+        ledger::get_finding, ledger::update_finding, ledger::transition_finding, ledger::finding_history,
+        ledger::upload_evidence, ledger::list_evidence, ledger::download_evidence,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "catalogue"), (name = "directory"))
+    tags((name = "auth"), (name = "users"), (name = "catalogue"), (name = "directory"),
+         (name = "campaigns"), (name = "ledgers"), (name = "findings"), (name = "evidence"))
 )]
 pub struct ApiDoc;
 

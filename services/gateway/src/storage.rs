@@ -195,6 +195,20 @@ pub async fn set_password(pool: &PgPool, id: Uuid, password_hash: &str) -> Resul
     Ok(())
 }
 
+/// Grants or withdraws clearance to read household data in clear. Either
+/// way the account's earlier tokens stop working: a withdrawal takes effect at
+/// once, a grant with the next login.
+pub async fn set_clearance(pool: &PgPool, id: Uuid, clearance: bool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET clearance = $2, token_generation = token_generation + 1 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(clearance)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 pub async fn revoke_token(pool: &PgPool, caller: &Caller) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, to_timestamp($2)) ON CONFLICT DO NOTHING")
         .bind(caller.token_id)

@@ -414,3 +414,39 @@ pub async fn change_password(
     tracing::info!(user_id = %user.id, by = %auth.caller.user_id, "password changed");
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClearanceChange {
+    /// May the account read household personal data (names, ID numbers,
+    /// phones) in clear? Every read in clear is recorded.
+    pub clearance: bool,
+}
+
+/// Grant or withdraw clearance for household personal data (city office
+/// only, for accounts in its subtree). The account's earlier tokens stop
+/// working; it logs in again to read with the new clearance.
+#[utoipa::path(post, path = "/api/v1/users/{id}/clearance", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = ClearanceChange,
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn set_clearance(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ClearanceChange>,
+) -> ApiResult<StatusCode> {
+    let not_found = || ApiError::not_found(format!("user {id}"));
+    let user_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let user = storage::user_by_id(&state.pool, user_id)
+        .await?
+        .filter(|user| auth.caller.sees(&user.unit))
+        .ok_or_else(not_found)?;
+    if auth.caller.role != Role::CityAdmin {
+        return Err(ApiError::forbidden(
+            "only the city office (city_admin) grants clearance",
+        ));
+    }
+    storage::set_clearance(&state.pool, user.id, body.clearance).await?;
+    tracing::info!(user_id = %user.id, by = %auth.caller.user_id, clearance = body.clearance, "clearance changed");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod catalogue;
+pub mod ledger;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};

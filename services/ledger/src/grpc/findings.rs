@@ -117,7 +117,7 @@ impl LedgerApi {
         id: Uuid,
     ) -> Result<(FindingRow, LedgerRow)> {
         let not_found = || LedgerError::NotFound(format!("finding {id}"));
-        let ledger_id = storage::ledger_of_finding(&self.pool, id)
+        let ledger_id = storage::ledger_of_finding(&mut *tx, id)
             .await?
             .ok_or_else(not_found)?;
         let ledger = storage::lock_ledger(tx, ledger_id)
@@ -128,11 +128,15 @@ impl LedgerApi {
         Ok((finding, ledger))
     }
 
-    async fn section_seq(&self, ledger: &LedgerRow, problem_id: &str) -> Result<i16> {
+    async fn section_seq(
+        tx: &mut sqlx::PgConnection,
+        ledger: &LedgerRow,
+        problem_id: &str,
+    ) -> Result<i16> {
         let problem = id_of("problem", problem_id)?;
-        self.problems_by_seq(ledger.campaign_id)
+        storage::campaign_problems(tx, ledger.campaign_id)
             .await?
-            .into_values()
+            .into_iter()
             .find(|p| p.problem_id == problem)
             .map(|p| p.seq)
             .ok_or_else(|| LedgerError::NotFound(format!("problem {problem_id} in this ledger")))
@@ -171,7 +175,7 @@ impl LedgerApi {
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         let mut ledger = self.lock_visible_ledger(&mut tx, caller, ledger_id).await?;
-        let problem_seq = self.section_seq(&ledger, &request.problem_id).await?;
+        let problem_seq = Self::section_seq(&mut tx, &ledger, &request.problem_id).await?;
         require_owner(caller, &ledger)?;
         let fields = FindingFields::try_from(draft).map_err(LedgerError::Invalid)?;
         let section = storage::section(&mut tx, ledger.id, problem_seq)
@@ -248,7 +252,7 @@ impl LedgerApi {
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         let mut ledger = self.lock_visible_ledger(&mut tx, caller, ledger_id).await?;
-        let problem_seq = self.section_seq(&ledger, problem_id).await?;
+        let problem_seq = Self::section_seq(&mut tx, &ledger, problem_id).await?;
         require_owner(caller, &ledger)?;
         let section = storage::section(&mut tx, ledger.id, problem_seq)
             .await?
@@ -357,6 +361,7 @@ impl LedgerApi {
         };
         let fields = FindingFields::try_from(draft).map_err(LedgerError::Invalid)?;
         if &fields == old {
+            tx.rollback().await?;
             return self.answer(caller, finding, &ledger).await;
         }
         let before = fields_details(old);

@@ -174,13 +174,16 @@ pub async fn list_campaigns(
     .collect()
 }
 
-pub async fn campaign_problems(pool: &PgPool, campaign_id: Uuid) -> Result<Vec<CampaignProblem>> {
+pub async fn campaign_problems(
+    db: impl sqlx::PgExecutor<'_>,
+    campaign_id: Uuid,
+) -> Result<Vec<CampaignProblem>> {
     sqlx::query(
         "SELECT seq, problem_id, title, aspect_seq, aspect_name FROM campaign_problems
           WHERE campaign_id = $1 ORDER BY seq",
     )
     .bind(campaign_id)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?
     .iter()
     .map(|row| {

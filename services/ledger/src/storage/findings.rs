@@ -109,11 +109,11 @@ pub async fn get_finding(pool: &PgPool, id: Uuid) -> Result<Option<FindingRow>> 
 }
 
 /// The finding's ledger, to lock before the finding.
-pub async fn ledger_of_finding(pool: &PgPool, id: Uuid) -> Result<Option<Uuid>> {
+pub async fn ledger_of_finding(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Uuid>> {
     Ok(
         sqlx::query_scalar("SELECT ledger_id FROM findings WHERE id = $1")
             .bind(id)
-            .fetch_optional(pool)
+            .fetch_optional(db)
             .await?,
     )
 }

@@ -1,0 +1,966 @@
+//! Ledgers through the gateway: the 禹州市 campaign, filling, review and 销号,
+//! masks, preconditions, idempotency, foreign units, evidence, the history's
+//! chain, and concurrent writers.
+
+use serde_json::{Value, json};
+use zhenggai_system_tests::Stack;
+
+const VILLAGE: &str = "411081114204"; // 土门口村委会
+const OTHER_VILLAGE: &str = "411081115201"; // 方东村委会, another township
+const TOWNSHIP: &str = "411081114"; // 浅井镇
+
+fn finding_body(description: &str) -> Value {
+    json!({
+        "description": description,
+        "measures": "逐户走访，建立台账",
+        "due_on": "2023-07-20",
+        "kind": "deadline",
+        "responsible": "土门口村两委",
+    })
+}
+
+fn path_of(ledger: &Value, section: usize) -> String {
+    format!(
+        "/api/v1/ledgers/{}/problems/{}",
+        ledger["id"].as_str().unwrap(),
+        ledger["sections"][section]["problem_id"].as_str().unwrap()
+    )
+}
+
+/// Adds a finding to a section; answers it.
+async fn add_finding(
+    stack: &Stack,
+    token: &str,
+    ledger: &Value,
+    section: usize,
+    body: Value,
+) -> Value {
+    let (status, finding) = stack
+        .json(
+            stack
+                .post(&format!("{}/findings", path_of(ledger, section)), token)
+                .json(&body),
+        )
+        .await;
+    assert_eq!(status, 201, "{finding}");
+    finding
+}
+
+async fn act(
+    stack: &Stack,
+    token: &str,
+    finding: &Value,
+    action: &str,
+    reason: Option<&str>,
+) -> (u16, Value) {
+    let path = format!(
+        "/api/v1/findings/{}/{action}",
+        finding["id"].as_str().unwrap()
+    );
+    let mut request = stack.post(&path, token);
+    if let Some(reason) = reason {
+        request = request.json(&json!({ "reason": reason }));
+    }
+    stack.json(request).await
+}
+
+async fn patch(
+    stack: &Stack,
+    token: &str,
+    finding: &Value,
+    version: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
+    let mut request = stack
+        .patch(
+            &format!("/api/v1/findings/{}", finding["id"].as_str().unwrap()),
+            token,
+        )
+        .json(&body);
+    if let Some(version) = version {
+        request = request.header("if-match", version);
+    }
+    stack.json(request).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_yuzhou_campaign_gives_every_unit_its_ledger() {
+    let stack = Stack::start().await;
+    let admin = stack.admin().await;
+    let notice = stack.founding_notice(&admin).await;
+    let (status, problems) = stack
+        .json(stack.get(
+            &format!(
+                "/api/v1/documents/{}/problems",
+                notice["id"].as_str().unwrap()
+            ),
+            &admin,
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let mut departments: Vec<String> = problems["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["responsible_units"].as_array().unwrap().iter())
+        .filter_map(|u| u["code"].as_str())
+        .filter(|code| code.contains('D'))
+        .map(str::to_owned)
+        .collect();
+    departments.sort();
+    departments.dedup();
+    // From the directory the catalogue seeds: 禹州市's townships and villages.
+    let directory = include_str!("../../services/catalogue/data/xuchang-4110.csv");
+    let townships_and_villages = directory
+        .lines()
+        .filter_map(|line| line.split(',').next())
+        .filter(|code| code.starts_with("411081") && matches!(code.len(), 9 | 12))
+        .count();
+    let expected = townships_and_villages + departments.len() + 1;
+
+    let village = stack.user("tumenkou", "village", VILLAGE).await;
+    let (status, refused) = stack
+        .json(
+            stack
+                .post("/api/v1/campaigns", &village)
+                .json(&json!({ "document_id": notice["id"], "area": "411081" })),
+        )
+        .await;
+    assert_eq!(status, 403, "{refused}");
+
+    let started = std::time::Instant::now();
+    let campaign = stack.yuzhou_campaign().await;
+    println!(
+        "fan-out 禹州市: {} ledgers, {} sections in {} ms (through the gateway)",
+        campaign["ledger_count"],
+        campaign["section_count"],
+        started.elapsed().as_millis()
+    );
+    assert_eq!(
+        campaign["ledger_count"].as_u64().unwrap() as usize,
+        expected
+    );
+    assert!(
+        expected > 700,
+        "禹州市 has over 700 ledgers, not {expected}"
+    );
+    assert_eq!(campaign["problem_count"], 15);
+    assert_eq!(
+        campaign["section_count"].as_u64().unwrap() as usize,
+        expected * 15
+    );
+    assert_eq!(campaign["area"], "411081");
+
+    let (status, again) = stack
+        .json(
+            stack
+                .post("/api/v1/campaigns", &admin)
+                .json(&json!({ "document_id": notice["id"], "area": "411081" })),
+        )
+        .await;
+    assert_eq!(status, 409, "one campaign per notice and area: {again}");
+
+    // The village sees its own ledger, with a section per problem, in order.
+    let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
+    assert_eq!(ledger["unit"]["name"], "土门口村委会");
+    let sections = ledger["sections"].as_array().unwrap();
+    assert_eq!(sections.len(), 15);
+    assert!(sections.iter().all(|s| s["state"] == "unanswered"));
+    assert_eq!(sections[0]["problem_seq"], 1);
+    assert_eq!(sections[0]["aspect"]["name"], "责任落实方面");
+    assert_eq!(ledger["complete"], false);
+    // Every named department and the city itself have one too.
+    for unit in [departments[0].as_str(), "411081", TOWNSHIP] {
+        stack.ledger(&admin, &campaign, unit).await;
+    }
+    let (_, listed) = stack
+        .json(stack.get("/api/v1/ledgers?limit=5", &village))
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_village_fills_its_township_verifies_the_city_writes_off() {
+    let stack = Stack::start().await;
+    let campaign = stack.yuzhou_campaign().await;
+    let admin = stack.admin().await;
+    let village = stack.user("tumenkou", "village", VILLAGE).await;
+    let township = stack.user("qianjing", "township", TOWNSHIP).await;
+    let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
+
+    let finding = add_finding(
+        &stack,
+        &village,
+        &ledger,
+        0,
+        finding_body("村级帮扶台账不完整"),
+    )
+    .await;
+    assert_eq!(finding["state"], "open");
+    assert_eq!(finding["seq"], 1);
+    assert_eq!(finding["version"], 1);
+    assert_eq!(finding["written_off"], false);
+    assert_eq!(finding["kind"], "deadline");
+    assert_eq!(finding["due_on"], "2023-07-20");
+
+    // 428 without If-Match, 412 on a stale one.
+    let (status, problem) = patch(
+        &stack,
+        &village,
+        &finding,
+        None,
+        json!({ "result": "已补齐" }),
+    )
+    .await;
+    assert_eq!(status, 428, "{problem}");
+    assert_eq!(problem["code"], "precondition_required");
+    let (status, updated) = patch(
+        &stack,
+        &village,
+        &finding,
+        Some("\"1\""),
+        json!({ "result": "已补齐台账 36 户" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["version"], 2);
+    let (status, problem) = patch(
+        &stack,
+        &village,
+        &finding,
+        Some("\"1\""),
+        json!({ "result": "覆盖" }),
+    )
+    .await;
+    assert_eq!(status, 412, "{problem}");
+    assert_eq!(problem["code"], "precondition_failed");
+
+    // Nobody skips a step, and nobody reviews their own work.
+    let (status, _) = act(&stack, &village, &finding, "submit", None).await;
+    assert_eq!(status, 409);
+    let (status, started) = act(&stack, &village, &finding, "start", None).await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["state"], "in_progress");
+    let (status, submitted) = act(&stack, &village, &finding, "submit", None).await;
+    assert_eq!(status, 200, "{submitted}");
+    assert_eq!(submitted["state"], "submitted");
+    let (status, _) = patch(
+        &stack,
+        &village,
+        &finding,
+        Some(&submitted["version"].to_string()),
+        json!({ "result": "改口" }),
+    )
+    .await;
+    assert_eq!(status, 409, "what was submitted stays as it was");
+    let (status, _) = act(&stack, &village, &finding, "verify", None).await;
+    assert_eq!(status, 403);
+    let (status, _) = act(&stack, &admin, &finding, "verify", None).await;
+    assert_eq!(
+        status, 403,
+        "the township, not the city, verifies a village"
+    );
+    let (status, verified) = act(&stack, &township, &finding, "verify", None).await;
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["state"], "verified");
+    let (status, _) = act(&stack, &township, &finding, "close", None).await;
+    assert_eq!(status, 403, "only the city office writes off");
+    let (status, closed) = act(&stack, &admin, &finding, "close", None).await;
+    assert_eq!(status, 200, "{closed}");
+    assert_eq!(closed["state"], "closed");
+    assert_eq!(closed["written_off"], true);
+
+    // Every step, who took it, in order.
+    let (status, history) = stack
+        .json(stack.get(
+            &format!(
+                "/api/v1/findings/{}/history",
+                finding["id"].as_str().unwrap()
+            ),
+            &village,
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let steps: Vec<(&str, &str)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("finding_created", "tumenkou"),
+            ("finding_updated", "tumenkou"),
+            ("finding_started", "tumenkou"),
+            ("finding_submitted", "tumenkou"),
+            ("finding_verified", "qianjing"),
+            ("finding_closed", "admin"),
+        ]
+    );
+
+    // The other fourteen problems: 经排查无此类问题. Then the ledger is complete.
+    for section in 1..15 {
+        let (status, answered) = stack
+            .json(
+                stack
+                    .post(
+                        &format!("{}/no-findings", path_of(&ledger, section)),
+                        &village,
+                    )
+                    .json(&json!({ "note": "已逐户核查全村 412 户" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{answered}");
+        assert_eq!(answered["state"], "no_findings");
+    }
+    let (status, _) = stack
+        .json(
+            stack
+                .post(&format!("{}/findings", path_of(&ledger, 1)), &village)
+                .json(&finding_body("迟来的问题")),
+        )
+        .await;
+    assert_eq!(
+        status, 409,
+        "a section declared free of findings takes none"
+    );
+    let (status, _) = stack
+        .json(
+            stack
+                .post(&format!("{}/no-findings", path_of(&ledger, 0)), &village)
+                .json(&json!({ "note": "无" })),
+        )
+        .await;
+    assert_eq!(
+        status, 409,
+        "a section with findings cannot be declared free of them"
+    );
+    let whole = stack.ledger(&village, &campaign, VILLAGE).await;
+    assert_eq!(whole["complete"], true);
+    assert_eq!(whole["sections"][0]["state"], "findings");
+    assert_eq!(whole["sections"][0]["findings"][0]["state"], "closed");
+    assert_eq!(
+        whole["sections"][3]["no_findings_note"],
+        "已逐户核查全村 412 户"
+    );
+
+    // The city's dashboard rolls the township up.
+    let (status, dashboard) = stack
+        .json(stack.get(
+            &format!(
+                "/api/v1/campaigns/{}/dashboard",
+                campaign["id"].as_str().unwrap()
+            ),
+            &admin,
+        ))
+        .await;
+    assert_eq!(status, 200, "{dashboard}");
+    assert_eq!(dashboard["unit"]["code"], "411081");
+    let qianjing = dashboard["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["unit"]["code"] == TOWNSHIP)
+        .expect("浅井镇 is a child of 禹州市");
+    assert_eq!(qianjing["unit"]["name"], "浅井镇");
+    assert_eq!(qianjing["tally"]["findings"], 1);
+    assert_eq!(qianjing["tally"]["closed"], 1);
+    assert_eq!(qianjing["tally"]["ledgers_complete"], 1);
+    assert_eq!(qianjing["tally"]["written_off_rate"], 1.0);
+    assert_eq!(dashboard["total"]["findings"], 1);
+    assert_eq!(dashboard["total"]["ledgers"], campaign["ledger_count"]);
+    // The township's own view: its villages.
+    let (status, own) = stack
+        .json(stack.get(
+            &format!(
+                "/api/v1/campaigns/{}/dashboard",
+                campaign["id"].as_str().unwrap()
+            ),
+            &township,
+        ))
+        .await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["unit"]["code"], TOWNSHIP);
+    assert!(
+        own["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["unit"]["code"] == VILLAGE)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviewers_reject_with_a_reason_and_the_city_reopens() {
+    let stack = Stack::start().await;
+    let campaign = stack.yuzhou_campaign().await;
+    let admin = stack.admin().await;
+    let village = stack.user("tumenkou", "village", VILLAGE).await;
+    let township = stack.user("qianjing", "township", TOWNSHIP).await;
+    let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
+
+    let mut body = finding_body("饮水安全长效管护机制未建立");
+    body["kind"] = json!("长期整改");
+    body["due_on"] = Value::Null;
+    body["result"] = json!("已落实管护员");
+    let finding = add_finding(&stack, &village, &ledger, 2, body).await;
+    assert_eq!(finding["kind"], "long_term");
+    act(&stack, &village, &finding, "start", None).await;
+    act(&stack, &village, &finding, "submit", None).await;
+
+    let (status, problem) = act(&stack, &township, &finding, "reject", None).await;
+    assert_eq!(status, 400, "a rejection needs a reason: {problem}");
+    let (status, rejected) = act(&stack, &township, &finding, "reject", Some("佐证材料不足")).await;
+    assert_eq!(status, 200, "{rejected}");
+    assert_eq!(rejected["state"], "in_progress");
+
+    act(&stack, &village, &finding, "submit", None).await;
+    act(&stack, &township, &finding, "verify", None).await;
+    let (status, problem) = act(&stack, &admin, &finding, "close", None).await;
+    assert_eq!(
+        status, 409,
+        "a long-term finding needs its standing mechanism: {problem}"
+    );
+    assert!(problem["detail"].as_str().unwrap().contains("长效机制"));
+    // Back to the village to describe it, then through review again.
+    let (status, _) = act(&stack, &admin, &finding, "reject", Some("请补充长效机制")).await;
+    assert_eq!(status, 200);
+    let current = stack
+        .json(stack.get(
+            &format!("/api/v1/findings/{}", finding["id"].as_str().unwrap()),
+            &village,
+        ))
+        .await
+        .1;
+    let (status, _) = patch(
+        &stack,
+        &village,
+        &finding,
+        Some(&format!("\"{}\"", current["version"])),
+        json!({ "standing_mechanism": "管护员每月巡查一次，村两委每季度复核" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    act(&stack, &village, &finding, "submit", None).await;
+    act(&stack, &township, &finding, "verify", None).await;
+    let (status, closed) = act(&stack, &admin, &finding, "close", None).await;
+    assert_eq!(status, 200, "{closed}");
+
+    // 反弹: only the city office, only with a reason.
+    let (status, _) = act(&stack, &township, &finding, "reopen", Some("反弹")).await;
+    assert_eq!(status, 403);
+    let (status, _) = act(&stack, &admin, &finding, "reopen", Some("  ")).await;
+    assert_eq!(status, 400);
+    let (status, reopened) = act(
+        &stack,
+        &admin,
+        &finding,
+        "reopen",
+        Some("回头看发现问题反弹"),
+    )
+    .await;
+    assert_eq!(status, 200, "{reopened}");
+    assert_eq!(reopened["state"], "in_progress");
+    assert_eq!(reopened["written_off"], false);
+    let (_, history) = stack
+        .json(stack.get(
+            &format!(
+                "/api/v1/findings/{}/history",
+                finding["id"].as_str().unwrap()
+            ),
+            &admin,
+        ))
+        .await;
+    let reasons: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["佐证材料不足", "请补充长效机制", "回头看发现问题反弹"]
+    );
+    let (status, _) = act(&stack, &admin, &finding, "promote", None).await;
+    assert_eq!(status, 400, "an unknown action is a bad request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn households_are_masked_without_clearance_and_kept_out_of_history() {
+    let stack = Stack::start().await;
+    let campaign = stack.yuzhou_campaign().await;
+    let admin = stack.admin().await;
+    let village = stack.user("tumenkou", "village", VILLAGE).await;
+    let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
+
+    let mut body = finding_body("脱贫户住房安全未鉴定");
+    body["households"] = json!([
+        { "name": "张三有", "id_number": "12345619900101000X", "phone": "13812345678" },
+    ]);
+    let (status, problem) = stack
+        .json(
+            stack
+                .post(&format!("{}/findings", path_of(&ledger, 4)), &village)
+                .json(&body),
+        )
+        .await;
+    assert_eq!(status, 400, "a wrong check digit is refused: {problem}");
+    assert!(
+        problem["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("households[0].id_number"),
+        "{problem}"
+    );
+
+    // A valid number: its check digit computed as GB 11643 prescribes.
+    body["households"] = json!([
+        { "name": "张三有", "id_number": "11010519491231002X", "phone": "13812345678" },
+        { "name": "李四", "id_number": "", "phone": "" },
+    ]);
+    let finding = add_finding(&stack, &village, &ledger, 4, body).await;
+    assert_eq!(finding["households_masked"], true);
+    assert_eq!(finding["households"][0]["name"], "张*有");
+    assert_eq!(finding["households"][0]["id_number"], "1101**********002X");
+    assert_eq!(finding["households"][0]["phone"], "138****5678");
+    assert_eq!(finding["households"][1]["name"], "李*");
+    let text = stack
+        .get(
+            &format!("/api/v1/ledgers/{}", ledger["id"].as_str().unwrap()),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !text.contains("张三有") && !text.contains("11010519491231002X"),
+        "the city office has no clearance by default"
+    );
+    let history = stack
+        .get(
+            &format!("/api/v1/ledgers/{}/history", ledger["id"].as_str().unwrap()),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !history.contains("张三有") && !history.contains("张*有") && !history.contains("002X"),
+        "{history}"
+    );
+
+    // The city office grants an auditor clearance; the auditor reads in clear.
+    stack.user("shenji", "auditor", "411081").await;
+    let (_, users) = stack.json(stack.get("/api/v1/users", &admin)).await;
+    let auditor_id = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "shenji")
+        .unwrap()["id"]
+        .clone();
+    let (status, _) = stack
+        .json(
+            stack
+                .post(
+                    &format!("/api/v1/users/{}/clearance", auditor_id.as_str().unwrap()),
+                    &village,
+                )
+                .json(&json!({ "clearance": true })),
+        )
+        .await;
+    assert_eq!(
+        status, 404,
+        "a village cannot see, let alone grant, a city account"
+    );
+    let response = stack
+        .post(
+            &format!("/api/v1/users/{}/clearance", auditor_id.as_str().unwrap()),
+            &admin,
+        )
+        .json(&json!({ "clearance": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let auditor = stack.login("shenji", "Village-pass1").await;
+    let (status, clear) = stack
+        .json(stack.get(
+            &format!("/api/v1/findings/{}", finding["id"].as_str().unwrap()),
+            &auditor,
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(clear["households_masked"], false);
+    assert_eq!(clear["households"][0]["name"], "张三有");
+    assert_eq!(clear["households"][0]["id_number"], "11010519491231002X");
+    // That read in clear is on record.
+    use sqlx::Row as _;
+    let mut db = stack.database("ledger").await;
+    let reads = sqlx::query("SELECT username FROM personal_data_reads")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].get::<String, _>("username"), "shenji");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_village_learns_nothing_and_keys_replay() {
+    let stack = Stack::start().await;
+    let campaign = stack.yuzhou_campaign().await;
+    let village = stack.user("tumenkou", "village", VILLAGE).await;
+    let stranger = stack.user("fangdong", "village", OTHER_VILLAGE).await;
+    let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
+    let ledger_id = ledger["id"].as_str().unwrap();
+
+    // Idempotency-Key: the same key and body replay; another body is 422.
+    let path = format!("{}/findings", path_of(&ledger, 0));
+    let send = |body: Value| {
+        stack
+            .post(&path, &village)
+            .header("idempotency-key", "fill-0001")
+            .json(&body)
+    };
+    let first = send(finding_body("a")).send().await.unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = send(finding_body("a")).send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    let (status, problem) = stack.json(send(finding_body("b"))).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        stack.ledger(&village, &campaign, VILLAGE).await["findings"],
+        1
+    );
+
+    let finding_id = first["id"].as_str().unwrap();
+    for (what, request) in [
+        (
+            "ledger",
+            stack.get(&format!("/api/v1/ledgers/{ledger_id}"), &stranger),
+        ),
+        (
+            "history",
+            stack.get(&format!("/api/v1/ledgers/{ledger_id}/history"), &stranger),
+        ),
+        (
+            "verify",
+            stack.get(&format!("/api/v1/ledgers/{ledger_id}/verify"), &stranger),
+        ),
+        (
+            "finding",
+            stack.get(&format!("/api/v1/findings/{finding_id}"), &stranger),
+        ),
+        (
+            "evidence",
+            stack.get(
+                &format!("/api/v1/findings/{finding_id}/evidence"),
+                &stranger,
+            ),
+        ),
+        (
+            "write",
+            stack.post(&path, &stranger).json(&finding_body("x")),
+        ),
+        (
+            "patch",
+            stack
+                .patch(&format!("/api/v1/findings/{finding_id}"), &stranger)
+                .header("if-match", "\"1\"")
+                .json(&json!({ "result": "x" })),
+        ),
+        (
+            "start",
+            stack.post(&format!("/api/v1/findings/{finding_id}/start"), &stranger),
+        ),
+        (
+            "list",
+            stack.get(&format!("/api/v1/ledgers?unit={VILLAGE}"), &stranger),
+        ),
+    ] {
+        let (status, problem) = stack.json(request).await;
+        assert_eq!(status, 404, "{what}: {problem}");
+        assert_eq!(problem["code"], "not_found", "{what}");
+    }
+    // A missing ledger answers exactly like a foreign one.
+    let (_, missing) = stack
+        .json(stack.get(
+            &format!("/api/v1/ledgers/{}", uuid::Uuid::new_v4()),
+            &stranger,
+        ))
+        .await;
+    let (_, foreign) = stack
+        .json(stack.get(&format!("/api/v1/ledgers/{ledger_id}"), &stranger))
+        .await;
+    assert_eq!(missing["title"], foreign["title"]);
+    let (_, own) = stack.json(stack.get("/api/v1/ledgers", &stranger)).await;
+    let units: Vec<&str> = own["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["unit"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(units, [OTHER_VILLAGE]);
+}
+
+/// A tiny valid PNG (1×1).
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_round_trips_and_oversize_keeps_nothing() {
+    let stack = Stack::start().await;
+    let campaign = stack.yuzhou_campaign().await;
+    let village = stack.user("tumenkou", "village", VILLAGE).await;
+    let township = stack.user("qianjing", "township", TOWNSHIP).await;
+    let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
+    let finding = add_finding(&stack, &village, &ledger, 0, finding_body("公示栏未更新")).await;
+    let evidence_path = format!(
+        "/api/v1/findings/{}/evidence",
+        finding["id"].as_str().unwrap()
+    );
+
+    // A photo whose name lies about its type and tries to climb out.
+    let mut photo = PNG.to_vec();
+    photo.extend(std::iter::repeat_n(0u8, 300 * 1024)); // big enough to take several chunks
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(photo.clone())
+            .file_name("../../整改前.pdf")
+            .mime_str("application/pdf")
+            .unwrap(),
+    );
+    let (status, evidence) = stack
+        .json(stack.post(&evidence_path, &village).multipart(form))
+        .await;
+    assert_eq!(status, 201, "{evidence}");
+    assert_eq!(evidence["content_type"], "image/png");
+    assert_eq!(evidence["file_name"], "整改前.pdf");
+    assert_eq!(evidence["size"].as_u64().unwrap() as usize, photo.len());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &photo);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(evidence["sha256"], hex);
+
+    // Downloaded under the finding's authorization: the township may, byte for byte.
+    let response = stack
+        .get(
+            &format!("{evidence_path}/{}", evidence["id"].as_str().unwrap()),
+            &township,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(response.bytes().await.unwrap().as_ref(), photo.as_slice());
+
+    // A raw upload of a script is refused by its bytes.
+    let (status, problem) = stack
+        .json(
+            stack
+                .post(&format!("{evidence_path}?file_name=a.jpg"), &village)
+                .header("content-type", "image/jpeg")
+                .body("<script>alert(1)</script>"),
+        )
+        .await;
+    assert_eq!(status, 415, "{problem}");
+
+    // 20 MiB and one byte: 413, nothing kept, declared or streamed.
+    let oversize = vec![0xFF_u8; 20 * 1024 * 1024 + 1];
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend_from_slice(&oversize);
+    let (status, problem) = stack
+        .json(
+            stack
+                .post(&format!("{evidence_path}?file_name=big.pdf"), &village)
+                .body(pdf.clone()),
+        )
+        .await;
+    assert_eq!(status, 413, "{problem}");
+    let chunked = futures::stream::iter(
+        pdf.chunks(1 << 20)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, problem) = stack
+        .json(
+            stack
+                .post(&format!("{evidence_path}?file_name=big.pdf"), &village)
+                .body(reqwest::Body::wrap_stream(chunked)),
+        )
+        .await;
+    assert_eq!(status, 413, "{problem}");
+    let (_, list) = stack.json(stack.get(&evidence_path, &village)).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    use sqlx::Row as _;
+    let mut db = stack.database("ledger").await;
+    let chunks: i64 = sqlx::query("SELECT count(*) AS n FROM evidence_chunks")
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(chunks, 2, "only the photo's chunks are kept");
+
+    // The digest is in the history.
+    let (_, history) = stack
+        .json(stack.get(
+            &format!(
+                "/api/v1/findings/{}/history",
+                finding["id"].as_str().unwrap()
+            ),
+            &village,
+        ))
+        .await;
+    let added = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "evidence_added")
+        .expect("evidence_added");
+    assert_eq!(added["details"]["sha256"], hex);
+    // Others may not add evidence to the village's finding.
+    let (status, _) = stack
+        .json(
+            stack
+                .post(&format!("{evidence_path}?file_name=x.png"), &township)
+                .body(PNG.to_vec()),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_database_edit_is_caught_by_verify() {
+    let stack = Stack::start().await;
+    let campaign = stack.yuzhou_campaign().await;
+    let village = stack.user("tumenkou", "village", VILLAGE).await;
+    let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
+    let finding = add_finding(&stack, &village, &ledger, 0, finding_body("档案缺失")).await;
+    act(&stack, &village, &finding, "start", None).await;
+    patch(
+        &stack,
+        &village,
+        &finding,
+        Some("\"2\""),
+        json!({ "result": "已补档" }),
+    )
+    .await;
+    let verify_path = format!("/api/v1/ledgers/{}/verify", ledger["id"].as_str().unwrap());
+    let (status, report) = stack.json(stack.get(&verify_path, &village)).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["events"], 3);
+
+    let mut db = stack.database("ledger").await;
+    let refused = sqlx::query("UPDATE ledger_events SET reason = 'quiet' WHERE seq = 2")
+        .execute(&mut db)
+        .await;
+    assert!(refused.is_err(), "the history refuses updates");
+    assert!(
+        sqlx::query("DELETE FROM ledger_events")
+            .execute(&mut db)
+            .await
+            .is_err()
+    );
+    // Someone with the keys to the database turns the guard off and rewrites event 2.
+    for statement in [
+        "ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_no_update",
+        "UPDATE ledger_events SET actor = 'someone_else' WHERE seq = 2",
+        "ALTER TABLE ledger_events ENABLE TRIGGER ledger_events_no_update",
+    ] {
+        sqlx::query(statement).execute(&mut db).await.unwrap();
+    }
+    let (_, report) = stack.json(stack.get(&verify_path, &village)).await;
+    assert_eq!(report["intact"], false, "{report}");
+    assert_eq!(report["first_bad_seq"], 2, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_writers_with_if_match_lose_no_update() {
+    let stack = std::sync::Arc::new(Stack::start().await);
+    let campaign = stack.yuzhou_campaign().await;
+    let village = stack.user("tumenkou", "village", VILLAGE).await;
+    let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
+    let finding = add_finding(&stack, &village, &ledger, 0, finding_body("并发")).await;
+    let id = finding["id"].as_str().unwrap().to_owned();
+
+    let mut writers = Vec::new();
+    for writer in 0..16 {
+        let (stack, village, id) = (stack.clone(), village.clone(), id.clone());
+        writers.push(tokio::spawn(async move {
+            let mut conflicts = 0;
+            loop {
+                let response = stack
+                    .get(&format!("/api/v1/findings/{id}"), &village)
+                    .send()
+                    .await
+                    .unwrap();
+                let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+                let current: Value = response.json().await.unwrap();
+                let result = format!("{}w{writer};", current["result"].as_str().unwrap());
+                let response = stack
+                    .patch(&format!("/api/v1/findings/{id}"), &village)
+                    .header("if-match", etag)
+                    .json(&json!({ "result": result }))
+                    .send()
+                    .await
+                    .unwrap();
+                match response.status().as_u16() {
+                    200 => return conflicts,
+                    412 => conflicts += 1,
+                    other => panic!(
+                        "writer {writer}: {other} {}",
+                        response.text().await.unwrap()
+                    ),
+                }
+            }
+        }));
+    }
+    let mut conflicts = 0;
+    for writer in writers {
+        conflicts += writer.await.unwrap();
+    }
+    let (_, last) = stack
+        .json(stack.get(&format!("/api/v1/findings/{id}"), &village))
+        .await;
+    let result = last["result"].as_str().unwrap();
+    for writer in 0..16 {
+        assert!(
+            result.contains(&format!("w{writer};")),
+            "writer {writer}'s update is lost: {result}"
+        );
+    }
+    assert_eq!(last["version"], 17);
+    println!("16 writers: {conflicts} stale writes refused with 412 and retried");
+    let (_, report) = stack
+        .json(stack.get(
+            &format!("/api/v1/ledgers/{}/verify", ledger["id"].as_str().unwrap()),
+            &village,
+        ))
+        .await;
+    assert_eq!(report["intact"], true);
+    assert_eq!(report["events"], 17);
+}
