@@ -964,3 +964,130 @@ async fn sixteen_writers_with_if_match_lose_no_update() {
     assert_eq!(report["intact"], true);
     assert_eq!(report["events"], 17);
 }
+
+/// The fan-out at province scale: all 河南, over 52,000 villages, fifteen
+/// problems each, in one transaction. Called over gRPC as 河南's own office.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_province_campaign_fans_out_in_one_go() {
+    use zhenggai_common::grpc::outgoing;
+    use zhenggai_proto::catalogue::v1 as catalogue;
+    use zhenggai_proto::ledger::v1 as ledger;
+    let stack = Stack::start().await;
+    let admin = stack.admin().await;
+    let csv = zhenggai_system_tests::henan_csv();
+    let (status, counts) = stack.import(&admin, csv.clone()).await;
+    assert_eq!(status, 200, "{counts}");
+    let text = String::from_utf8(csv).unwrap();
+    let townships_and_villages = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').next())
+        .filter(|code| matches!(code.len(), 9 | 12))
+        .count();
+
+    let office = stack.service_token("henan-office", zhenggai_common::Role::CityAdmin, "41");
+    let channel = |address| {
+        tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect_lazy()
+    };
+    let mut catalogue_client =
+        catalogue::catalogue_service_client::CatalogueServiceClient::new(channel(stack.catalogue));
+    let problems = (1..=15)
+        .map(|seq| catalogue::NewProblem {
+            seq,
+            aspect_seq: 1,
+            title: format!("问题{seq}"),
+            manifestation: format!("表现{seq}"),
+            measures: vec![catalogue::Measure {
+                seq: 1,
+                text: "整改".into(),
+            }],
+            responsible_units: vec![catalogue::ResponsibleUnitRef {
+                code: "41".into(),
+                lead: true,
+                scope: "unit".into(),
+            }],
+            responsible_text: "省乡村振兴局".into(),
+            deadline: Some(catalogue::Deadline {
+                due_on: "2023-07-20".into(),
+                continuing: true,
+            }),
+        })
+        .collect();
+    let document = catalogue_client
+        .publish_document(outgoing(
+            catalogue::PublishDocumentRequest {
+                doc_number: "豫巩固脱贫组〔2023〕1号".into(),
+                title: "全省反馈问题整改".into(),
+                issuer: "河南省巩固拓展脱贫攻坚成果领导小组".into(),
+                issued_on: "2023-06-20".into(),
+                area: "41".into(),
+                aspects: vec![catalogue::Aspect {
+                    seq: 1,
+                    name: "工作落实方面".into(),
+                }],
+                problems,
+                editorial_notes: vec![],
+                personal_names: vec![],
+            },
+            &office,
+        ))
+        .await
+        .expect("publish the province's notice")
+        .into_inner();
+
+    let mut ledger_client =
+        ledger::ledger_service_client::LedgerServiceClient::new(channel(stack.ledger));
+    let started = std::time::Instant::now();
+    let campaign = ledger_client
+        .create_campaign(outgoing(
+            ledger::CreateCampaignRequest {
+                document_id: document.id,
+                area: "41".into(),
+                title: String::new(),
+            },
+            &office,
+        ))
+        .await
+        .expect("the province's campaign")
+        .into_inner();
+    let took = started.elapsed();
+    println!(
+        "fan-out 河南: {} ledgers, {} sections in {} ms (debug build, over gRPC)",
+        campaign.ledger_count,
+        campaign.section_count,
+        took.as_millis()
+    );
+    assert_eq!(campaign.ledger_count as usize, townships_and_villages + 1);
+    assert!(campaign.ledger_count > 52_378);
+    assert_eq!(
+        campaign.section_count,
+        u64::from(campaign.ledger_count) * 15
+    );
+
+    // The province's dashboard rolls up by city, in one query over counters.
+    let started = std::time::Instant::now();
+    let dashboard = ledger_client
+        .get_dashboard(outgoing(
+            ledger::GetDashboardRequest {
+                campaign_id: campaign.id,
+                unit: String::new(),
+            },
+            &office,
+        ))
+        .await
+        .expect("dashboard")
+        .into_inner();
+    println!(
+        "dashboard 河南 by city: {} ms",
+        started.elapsed().as_millis()
+    );
+    let xuchang = dashboard
+        .children
+        .iter()
+        .find(|row| row.unit.as_ref().unwrap().code == "4110")
+        .expect("许昌市");
+    assert_eq!(xuchang.unit.as_ref().unwrap().name, "许昌市");
+    assert_eq!(dashboard.total.unwrap().ledgers, campaign.ledger_count);
+}
