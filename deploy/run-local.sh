@@ -42,6 +42,8 @@ fi
 
 export ZG_JWT_PRIVATE_KEY_FILE="${ZG_JWT_PRIVATE_KEY_FILE:-$data_dir/keys/jwt-private.pem}"
 export ZG_JWT_PUBLIC_KEY_FILE="${ZG_JWT_PUBLIC_KEY_FILE:-$data_dir/keys/jwt-public.pem}"
+export ZG_SERVICE_PRIVATE_KEY_FILE="${ZG_SERVICE_PRIVATE_KEY_FILE:-$data_dir/keys/service-private.pem}"
+export ZG_SERVICE_PUBLIC_KEY_FILE="${ZG_SERVICE_PUBLIC_KEY_FILE:-$data_dir/keys/service-public.pem}"
 "$bin/zhenggai-gateway" --generate-keys >/dev/null
 
 export ZG_CATALOGUE_ADDR="${ZG_CATALOGUE_ADDR:-127.0.0.1:50051}"
@@ -49,6 +51,9 @@ export ZG_LEDGER_ADDR="${ZG_LEDGER_ADDR:-127.0.0.1:50052}"
 export ZG_SCHEDULER_ADDR="${ZG_SCHEDULER_ADDR:-127.0.0.1:50053}"
 export ZG_NOTIFIER_ADDR="${ZG_NOTIFIER_ADDR:-127.0.0.1:50054}"
 export ZG_CATALOGUE_URL="${ZG_CATALOGUE_URL:-http://$ZG_CATALOGUE_ADDR}"
+export ZG_LEDGER_URL="${ZG_LEDGER_URL:-http://$ZG_LEDGER_ADDR}"
+export ZG_SCHEDULER_URL="${ZG_SCHEDULER_URL:-http://$ZG_SCHEDULER_ADDR}"
+export ZG_NOTIFIER_URL="${ZG_NOTIFIER_URL:-http://$ZG_NOTIFIER_ADDR}"
 export ZG_HTTP_ADDR="${ZG_HTTP_ADDR:-0.0.0.0:$http_port}"
 
 for service in catalogue ledger scheduler notifier gateway; do

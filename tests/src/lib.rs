@@ -25,6 +25,8 @@ pub struct Stack {
     run: String,
     signer: zhenggai_common::identity::TokenSigner,
     stops: Vec<(&'static str, tokio::sync::oneshot::Sender<()>)>,
+    /// Each service's name, arguments and address, to restart it.
+    services: Vec<(&'static str, Vec<String>, SocketAddr)>,
 }
 
 async fn listener() -> (TcpListener, SocketAddr) {
@@ -88,43 +90,38 @@ impl Stack {
                 public_arg.clone(),
             ]
         };
-        let mut stops = Vec::new();
-        let mut stop = |name: &'static str| {
-            let (tx, rx) = zhenggai_common::shutdown::manual();
-            stops.push((name, tx));
-            rx
+        let service_private = keys.join("service-private.pem");
+        let service_public = keys.join("service-public.pem");
+        zhenggai_common::identity::ensure_key_files(&service_private, &service_public)
+            .expect("write test service keys");
+        let grpc_args = |name: &str| {
+            let mut args = service_args(name);
+            args.extend([
+                "--service-private-key-file".to_owned(),
+                service_private.display().to_string(),
+                "--service-public-key-file".to_owned(),
+                service_public.display().to_string(),
+            ]);
+            args
         };
 
-        let (l, catalogue) = listener().await;
-        spawn_service(tokio::spawn(zhenggai_catalogue::run(
-            zhenggai_catalogue::Config::parse_from(service_args("catalogue")),
-            l,
-            stop("catalogue"),
-        )));
-        let (l, ledger) = listener().await;
-        let mut ledger_args = service_args("ledger");
-        ledger_args.extend(["--catalogue-url".to_owned(), format!("http://{catalogue}")]);
-        spawn_service(tokio::spawn(zhenggai_ledger::run(
-            zhenggai_ledger::Config::parse_from(ledger_args),
-            l,
-            stop("ledger"),
-        )));
-        let (l, scheduler) = listener().await;
-        spawn_service(tokio::spawn(zhenggai_scheduler::run(
-            zhenggai_scheduler::Config::parse_from(service_args("scheduler")),
-            l,
-            stop("scheduler"),
-        )));
-        let (l, notifier) = listener().await;
-        spawn_service(tokio::spawn(zhenggai_notifier::run(
-            zhenggai_notifier::Config::parse_from(service_args("notifier")),
-            l,
-            stop("notifier"),
-        )));
-
-        let (l, http) = listener().await;
-        let mut args = service_args("gateway");
-        args.extend([
+        // Every address first: the services name each other.
+        let (catalogue_l, catalogue) = listener().await;
+        let (ledger_l, ledger) = listener().await;
+        let (scheduler_l, scheduler) = listener().await;
+        let (notifier_l, notifier) = listener().await;
+        let (gateway_l, http) = listener().await;
+        let mut ledger_args = grpc_args("ledger");
+        ledger_args.extend([
+            "--catalogue-url".to_owned(),
+            format!("http://{catalogue}"),
+            "--scheduler-url".to_owned(),
+            format!("http://{scheduler}"),
+            "--notifier-url".to_owned(),
+            format!("http://{notifier}"),
+        ]);
+        let mut gateway_args = service_args("gateway");
+        gateway_args.extend([
             "--jwt-private-key-file".to_owned(),
             private.display().to_string(),
             "--catalogue-url".to_owned(),
@@ -134,14 +131,15 @@ impl Stack {
             "--bootstrap-admin-password".to_owned(),
             ADMIN_PASSWORD.to_owned(),
         ]);
-        let gateway = zhenggai_gateway::Config::parse_from(args);
-        spawn_service(tokio::spawn(zhenggai_gateway::run(
-            gateway,
-            l,
-            stop("gateway"),
-        )));
+        let services = vec![
+            ("catalogue", grpc_args("catalogue"), catalogue),
+            ("ledger", ledger_args, ledger),
+            ("scheduler", grpc_args("scheduler"), scheduler),
+            ("notifier", grpc_args("notifier"), notifier),
+            ("gateway", gateway_args, http),
+        ];
 
-        let stack = Self {
+        let mut stack = Self {
             http: format!("http://{http}"),
             catalogue,
             ledger,
@@ -155,10 +153,80 @@ impl Stack {
                 .expect("test signing key"),
             keys,
             run,
-            stops,
+            stops: Vec::new(),
+            services,
         };
+        for (name, listener) in [
+            ("catalogue", catalogue_l),
+            ("ledger", ledger_l),
+            ("scheduler", scheduler_l),
+            ("notifier", notifier_l),
+            ("gateway", gateway_l),
+        ] {
+            stack.launch(name, listener);
+        }
         stack.wait_ready().await;
         stack
+    }
+
+    /// Runs one service on `listener` with the arguments it started with.
+    fn launch(&mut self, name: &'static str, listener: TcpListener) {
+        let (tx, stop) = zhenggai_common::shutdown::manual();
+        self.stops.push((name, tx));
+        let args = self
+            .services
+            .iter()
+            .find(|(service, _, _)| *service == name)
+            .map(|(_, args, _)| args.clone())
+            .expect("a known service");
+        let handle = match name {
+            "catalogue" => tokio::spawn(zhenggai_catalogue::run(
+                zhenggai_catalogue::Config::parse_from(args),
+                listener,
+                stop,
+            )),
+            "ledger" => tokio::spawn(zhenggai_ledger::run(
+                zhenggai_ledger::Config::parse_from(args),
+                listener,
+                stop,
+            )),
+            "scheduler" => tokio::spawn(zhenggai_scheduler::run(
+                zhenggai_scheduler::Config::parse_from(args),
+                listener,
+                stop,
+            )),
+            "notifier" => tokio::spawn(zhenggai_notifier::run(
+                zhenggai_notifier::Config::parse_from(args),
+                listener,
+                stop,
+            )),
+            _ => tokio::spawn(zhenggai_gateway::run(
+                zhenggai_gateway::Config::parse_from(args),
+                listener,
+                stop,
+            )),
+        };
+        spawn_service(handle);
+    }
+
+    /// Starts a stopped service again on its old address (its database and
+    /// everything in it are as it left them).
+    pub async fn restart(&mut self, name: &'static str) {
+        self.stop(name);
+        let address = self
+            .services
+            .iter()
+            .find(|(service, _, _)| *service == name)
+            .map(|(_, _, address)| *address)
+            .expect("a known service");
+        for _ in 0..100 {
+            if let Ok(listener) = TcpListener::bind(address).await {
+                self.launch(name, listener);
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{name}'s address {address} stayed taken");
     }
 
     /// Waits until the gateway answers and the catalogue has seeded.

@@ -1091,3 +1091,81 @@ async fn a_province_campaign_fans_out_in_one_go() {
     assert_eq!(xuchang.unit.as_ref().unwrap().name, "许昌市");
     assert_eq!(dashboard.total.unwrap().ledgers, campaign.ledger_count);
 }
+
+/// Polls a count in a service's database until it reaches `want` (or 30 s pass).
+async fn wait_for_count(stack: &Stack, service: &str, query: &str, want: i64) -> i64 {
+    let mut db = stack.database(service).await;
+    let mut seen = -1;
+    for _ in 0..300 {
+        seen = sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_holds_while_a_peer_is_down_and_delivers_when_it_returns() {
+    let mut stack = Stack::start().await;
+    let campaign = stack.yuzhou_campaign().await;
+    let changed = "SELECT count(*) FROM ledger_events_received WHERE topic = 'finding.changed'";
+    let created = "SELECT count(*) FROM ledger_events_received WHERE topic = 'campaign.created'";
+    assert_eq!(wait_for_count(&stack, "scheduler", created, 1).await, 1);
+    assert_eq!(wait_for_count(&stack, "notifier", created, 1).await, 1);
+
+    stack.stop("notifier");
+    let village = stack.user("tumenkou", "village", VILLAGE).await;
+    let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
+    let mut body = finding_body("低保户识别不准");
+    body["result"] = json!("已重新核定");
+    let finding = add_finding(&stack, &village, &ledger, 1, body).await;
+    act(&stack, &village, &finding, "start", None).await;
+    let (status, _) = act(&stack, &village, &finding, "submit", None).await;
+    assert_eq!(
+        status, 200,
+        "the gateway and the ledger serve while the notifier is down"
+    );
+
+    // The scheduler hears all three; the notifier's share waits in the outbox.
+    assert_eq!(wait_for_count(&stack, "scheduler", changed, 3).await, 3);
+    let waiting = "SELECT count(*) FROM outbox WHERE 'notifier' = ANY(pending)";
+    assert_eq!(wait_for_count(&stack, "ledger", waiting, 3).await, 3);
+    assert_eq!(wait_for_count(&stack, "notifier", changed, 0).await, 0);
+
+    stack.restart("notifier").await;
+    assert_eq!(
+        wait_for_count(&stack, "notifier", changed, 3).await,
+        3,
+        "everything arrives when the peer returns"
+    );
+    assert_eq!(
+        wait_for_count(
+            &stack,
+            "ledger",
+            "SELECT count(*) FROM outbox WHERE cardinality(pending) > 0",
+            0
+        )
+        .await,
+        0
+    );
+    // What the notifier got says who must act, and never names a household.
+    let mut db = stack.database("notifier").await;
+    let submitted: serde_json::Value = sqlx::query_scalar(
+        "SELECT payload FROM ledger_events_received WHERE topic = 'finding.changed' AND payload->>'event' = 'submit'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(submitted["unit"], VILLAGE);
+    assert_eq!(submitted["state"], "submitted");
+    assert_eq!(submitted["finding_id"], finding["id"]);
+    assert_eq!(
+        submitted["awaiting"],
+        json!({ "unit": TOWNSHIP, "action": "verify" })
+    );
+}

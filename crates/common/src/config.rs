@@ -46,6 +46,31 @@ pub struct IdentityConfig {
         default_value = "keys/jwt-public.pem"
     )]
     pub public_key_file: PathBuf,
+    /// PEM file with the back-end services' own Ed25519 private key, to call
+    /// each other when no user is waiting (outbox relays).
+    #[arg(long = "service-private-key-file", env = "ZG_SERVICE_PRIVATE_KEY_FILE")]
+    pub service_private_key_file: Option<PathBuf>,
+    /// PEM file with its public key, to verify such calls.
+    #[arg(long = "service-public-key-file", env = "ZG_SERVICE_PUBLIC_KEY_FILE")]
+    pub service_public_key_file: Option<PathBuf>,
+}
+
+impl IdentityConfig {
+    /// The services' own identity, when both of its key files are configured.
+    pub fn service_identity(
+        &self,
+        name: &str,
+    ) -> Result<Option<crate::identity::ServiceIdentity>, crate::identity::KeyError> {
+        match (
+            &self.service_private_key_file,
+            &self.service_public_key_file,
+        ) {
+            (Some(private), Some(public)) => {
+                crate::identity::ServiceIdentity::from_files(name, private, public).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// What every gRPC service reads besides its listen address.

@@ -16,7 +16,15 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 use crate::error::ErrorCode;
-use crate::identity::{Caller, TokenVerifier};
+use crate::identity::{Caller, Peer, ServiceIdentity, TokenVerifier};
+
+/// Who may call: users through the gateway's tokens, and, where configured,
+/// the other back-end services through theirs.
+#[derive(Clone)]
+pub struct Verifiers {
+    pub users: TokenVerifier,
+    pub services: Option<ServiceIdentity>,
+}
 
 /// The largest message a service accepts or sends (a division table import).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -42,7 +50,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 pub async fn serve(
     service_name: &'static str,
     routes: Routes,
-    verifier: TokenVerifier,
+    verifier: Verifiers,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -97,9 +105,10 @@ fn is_open(path: &str) -> bool {
 }
 
 /// Refuses calls that do not carry a valid identity; passes the verified
-/// [`Caller`] on in the request extensions. Health and reflection stay open.
+/// [`Caller`] (a user) or [`Peer`] (a service) on in the request extensions.
+/// Health and reflection stay open.
 async fn authenticate(
-    State(verifier): State<TokenVerifier>,
+    State(verifier): State<Verifiers>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -117,9 +126,19 @@ async fn authenticate(
             .into_http::<axum::body::Body>()
             .into_response();
     };
-    match verifier.verify(token) {
+    let peer = |token| {
+        verifier
+            .services
+            .as_ref()
+            .and_then(|services| services.verify(token).ok())
+    };
+    match verifier.users.verify(token) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(_) if let Some(peer) = peer(token) => {
+            request.extensions_mut().insert(peer);
             next.run(request).await
         }
         Err(error) => {
@@ -169,6 +188,13 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<&Caller, tonic::Status> 
         .ok_or_else(|| ErrorCode::Unauthenticated.status("the caller's identity is missing"))
 }
 
+/// The peer service of an internal call; users are refused.
+pub fn peer<T>(request: &tonic::Request<T>) -> Result<&Peer, tonic::Status> {
+    request.extensions().get::<Peer>().ok_or_else(|| {
+        ErrorCode::PermissionDenied.status("this call is for the zhenggai services themselves")
+    })
+}
+
 /// Wraps a message for a call to another service on behalf of the caller
 /// whose `token` the gateway verified: identity and trace context go along.
 pub fn outgoing<T>(message: T, token: &str) -> tonic::Request<T> {
@@ -216,7 +242,10 @@ where
     F: FnOnce(sqlx::PgPool) -> Fut,
     Fut: Future<Output = anyhow::Result<Routes>>,
 {
-    let verifier = TokenVerifier::from_file(&config.identity.public_key_file)?;
+    let verifier = Verifiers {
+        users: TokenVerifier::from_file(&config.identity.public_key_file)?,
+        services: config.identity.service_identity(service_name)?,
+    };
     let pool = crate::db::connect(&config.database, default_database, migrator).await?;
     let routes = setup(pool.clone()).await?;
     serve(service_name, routes, verifier, listener, shutdown).await?;

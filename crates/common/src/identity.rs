@@ -414,9 +414,102 @@ impl TokenVerifier {
     }
 }
 
+/// The audience of tokens that services mint for each other. The gateway's
+/// verifier demands [`TOKEN_AUDIENCE`], so a service token is never a user's.
+pub const SERVICE_AUDIENCE: &str = "zhenggai-internal";
+
+/// A peer service on the other end of an internal call (the ledger's outbox
+/// relay calling the scheduler, say). Internal RPCs take only peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub service: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ServiceClaims {
+    iss: String,
+    aud: String,
+    /// The calling service's name.
+    sub: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+}
+
+/// The back-end services' own identity: one Ed25519 key pair that the
+/// ledger, scheduler and notifier hold (the gateway does not), to call each
+/// other on their own behalf when no user is waiting, as an outbox relay does.
+#[derive(Clone)]
+pub struct ServiceIdentity {
+    name: String,
+    signer: EncodingKey,
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl ServiceIdentity {
+    pub fn from_files(name: &str, private: &Path, public: &Path) -> Result<Self, KeyError> {
+        fn parse(path: &Path) -> impl FnOnce(jsonwebtoken::errors::Error) -> KeyError + '_ {
+            move |source| KeyError::Parse {
+                path: path.display().to_string(),
+                source,
+            }
+        }
+        let signer = EncodingKey::from_ed_pem(&read_key(private)?).map_err(parse(private))?;
+        let key = DecodingKey::from_ed_pem(&read_key(public)?).map_err(parse(public))?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[TOKEN_ISSUER]);
+        validation.set_audience(&[SERVICE_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        Ok(Self {
+            name: name.to_owned(),
+            signer,
+            key,
+            validation,
+        })
+    }
+
+    /// A short-lived token that names this service.
+    pub fn token(&self) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = ServiceClaims {
+            iss: TOKEN_ISSUER.to_owned(),
+            aud: SERVICE_AUDIENCE.to_owned(),
+            sub: self.name.clone(),
+            iat: now,
+            nbf: now,
+            exp: now + 300,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.signer)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Peer, TokenRejected> {
+        let data = jsonwebtoken::decode::<ServiceClaims>(token, &self.key, &self.validation)?;
+        Ok(Peer {
+            service: data.claims.sub,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_tokens_are_not_user_tokens_and_back() {
+        let dir = std::env::temp_dir().join(format!("zg-keys-{}", Uuid::new_v4()));
+        let (private, public) = (dir.join("service.pem"), dir.join("service.pub"));
+        ensure_key_files(&private, &public).unwrap();
+        let service = ServiceIdentity::from_files("ledger", &private, &public).unwrap();
+        let token = service.token().unwrap();
+        assert_eq!(service.verify(&token).unwrap().service, "ledger");
+        // The same key as a user verifier: the audience differs, so no.
+        let users = TokenVerifier::from_file(&public).unwrap();
+        assert!(users.verify(&token).is_err());
+        std::fs::remove_dir_all(dir).ok();
+    }
 
     fn code(text: &str) -> UnitCode {
         UnitCode::try_from(text).unwrap()

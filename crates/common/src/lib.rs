@@ -9,6 +9,7 @@ pub mod error;
 pub mod grpc;
 pub mod identity;
 pub mod personal;
+pub mod received;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -97,9 +97,17 @@ pub struct Config {
         default_value = "keys/jwt-public.pem"
     )]
     pub jwt_public_key_file: PathBuf,
-    /// Write a new key pair to the two key files if they are missing, then exit.
+    /// Write a new key pair to the two key files if they are missing, and the
+    /// services' own pair when its files are named, then exit.
     #[arg(long)]
     pub generate_keys: bool,
+    /// With --generate-keys: where the back-end services' own private key goes
+    /// (the gateway itself never reads it).
+    #[arg(long, env = "ZG_SERVICE_PRIVATE_KEY_FILE")]
+    pub service_private_key_file: Option<PathBuf>,
+    /// With --generate-keys: where its public key goes.
+    #[arg(long, env = "ZG_SERVICE_PUBLIC_KEY_FILE")]
+    pub service_public_key_file: Option<PathBuf>,
     /// How long a token lives, in seconds.
     #[arg(long, env = "ZG_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub token_ttl_secs: u64,
@@ -165,12 +173,24 @@ impl AppState {
     }
 }
 
-/// Writes the key pair if it is missing (`--generate-keys`).
-pub fn generate_keys(config: &Config) -> anyhow::Result<bool> {
-    Ok(zhenggai_common::identity::ensure_key_files(
-        &config.jwt_private_key_file,
-        &config.jwt_public_key_file,
-    )?)
+/// Writes the key pairs that are missing (`--generate-keys`): the token pair,
+/// and the services' own pair when its files are named. Answers the files
+/// written.
+pub fn generate_keys(config: &Config) -> anyhow::Result<Vec<PathBuf>> {
+    let mut pairs = vec![(&config.jwt_private_key_file, &config.jwt_public_key_file)];
+    if let (Some(private), Some(public)) = (
+        &config.service_private_key_file,
+        &config.service_public_key_file,
+    ) {
+        pairs.push((private, public));
+    }
+    let mut written = Vec::new();
+    for (private, public) in pairs {
+        if zhenggai_common::identity::ensure_key_files(private, public)? {
+            written.extend([private.clone(), public.clone()]);
+        }
+    }
+    Ok(written)
 }
 
 /// Connects, migrates, makes the first account if there is none, and serves

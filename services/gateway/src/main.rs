@@ -5,16 +5,12 @@ async fn main() -> anyhow::Result<()> {
     let config = zhenggai_gateway::Config::parse();
     if config.generate_keys {
         let written = zhenggai_gateway::generate_keys(&config)?;
-        println!(
-            "{} {} and {}",
-            if written {
-                "wrote"
-            } else {
-                "kept the existing"
-            },
-            config.jwt_private_key_file.display(),
-            config.jwt_public_key_file.display()
-        );
+        if written.is_empty() {
+            println!("kept the existing keys");
+        }
+        for file in written {
+            println!("wrote {}", file.display());
+        }
         return Ok(());
     }
     let _telemetry = zhenggai_common::telemetry::init("gateway")?;

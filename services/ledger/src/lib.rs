@@ -7,6 +7,7 @@
 pub mod domain;
 pub mod error;
 mod grpc;
+mod relay;
 pub mod storage;
 
 use std::future::Future;
@@ -39,6 +40,20 @@ pub struct Config {
         default_value = "http://127.0.0.1:50051"
     )]
     pub catalogue_url: String,
+    /// The scheduler, told of due dates and state changes.
+    #[arg(
+        long,
+        env = "ZG_SCHEDULER_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    pub scheduler_url: String,
+    /// The notifier, told of what people must hear.
+    #[arg(
+        long,
+        env = "ZG_NOTIFIER_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
+    pub notifier_url: String,
     /// Largest evidence file, in bytes.
     #[arg(long, env = "ZG_EVIDENCE_LIMIT_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub evidence_limit_bytes: u64,
@@ -52,26 +67,47 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let catalogue = zhenggai_common::grpc::channel(&config.catalogue_url)?;
-    zhenggai_common::grpc::run_service(
+    let identity = config
+        .service
+        .identity
+        .service_identity("ledger")?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the ledger relays its outbox as a service: set ZG_SERVICE_PRIVATE_KEY_FILE and ZG_SERVICE_PUBLIC_KEY_FILE"
+            )
+        })?;
+    let peers = relay::Peers {
+        scheduler: zhenggai_common::grpc::channel(&config.scheduler_url)?,
+        notifier: zhenggai_common::grpc::channel(&config.notifier_url)?,
+    };
+    let mut relay = None;
+    let served = zhenggai_common::grpc::run_service(
         SERVICE_NAME,
         &config.service,
         "zhenggai_ledger",
         &storage::MIGRATOR,
         listener,
         shutdown,
-        |pool| async move {
-            let api = grpc::LedgerApi::new(
-                pool,
-                Clock::system(),
-                catalogue,
-                config.evidence_limit_bytes,
-            );
-            let server = LedgerServiceServer::new(api)
-                .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
-                .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-                .send_compressed(tonic::codec::CompressionEncoding::Gzip);
-            Ok(tonic::service::Routes::new(server))
+        |pool| {
+            relay = Some(tokio::spawn(relay::run(pool.clone(), identity, peers)));
+            async move {
+                let api = grpc::LedgerApi::new(
+                    pool,
+                    Clock::system(),
+                    catalogue,
+                    config.evidence_limit_bytes,
+                );
+                let server = LedgerServiceServer::new(api)
+                    .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
+                    .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                    .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+                Ok(tonic::service::Routes::new(server))
+            }
         },
     )
-    .await
+    .await;
+    if let Some(relay) = relay {
+        relay.abort();
+    }
+    served
 }

@@ -52,6 +52,17 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
             schema_version,
         }))
     }
+
+    async fn ingest_ledger_events(
+        &self,
+        request: Request<zhenggai_proto::ledger::v1::IngestLedgerEventsRequest>,
+    ) -> Result<Response<zhenggai_proto::ledger::v1::IngestLedgerEventsResponse>, Status> {
+        zhenggai_common::grpc::peer(&request)?;
+        let events = request.into_inner().events;
+        Ok(Response::new(
+            zhenggai_common::received::record(&self.pool, events).await?,
+        ))
+    }
 }
 
 /// Connects to the database, migrates, and serves on `listener` until

@@ -6,12 +6,14 @@ mod evidence;
 mod findings;
 mod history;
 mod ledgers;
+mod outbox;
 
 pub use campaigns::*;
 pub use evidence::*;
 pub use findings::*;
 pub use history::*;
 pub use ledgers::*;
+pub use outbox::*;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -23,19 +25,4 @@ fn corrupt(what: impl ToString) -> crate::error::LedgerError {
 
 fn unit_code(text: String) -> crate::error::Result<zhenggai_common::UnitCode> {
     zhenggai_common::UnitCode::try_from(text).map_err(corrupt)
-}
-
-/// Writes an event for the other services (the transactional outbox).
-pub async fn enqueue(
-    tx: &mut sqlx::PgConnection,
-    topic: &str,
-    payload: &serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO outbox (id, topic, payload) VALUES ($1, $2, $3)")
-        .bind(uuid::Uuid::now_v7())
-        .bind(topic)
-        .bind(payload)
-        .execute(tx)
-        .await?;
-    Ok(())
 }
