@@ -52,6 +52,21 @@ fn fields_details(fields: &FindingFields) -> serde_json::Value {
     })
 }
 
+/// Whose review a finding awaits (待审核): the unit above verifies a
+/// submitted finding, the city office above writes a verified one off.
+fn awaiting(finding: &FindingRow, ledger: &LedgerRow) -> serde_json::Value {
+    let parent = ledger.unit_code.parent();
+    let (unit, action) = match finding.state {
+        FindingState::Submitted => (parent, "verify"),
+        FindingState::Verified if ledger.unit_level == "village" => {
+            (parent.and_then(|township| township.parent()), "close")
+        }
+        FindingState::Verified => (parent, "close"),
+        _ => return serde_json::Value::Null,
+    };
+    serde_json::json!({ "unit": unit.map(String::from), "action": action })
+}
+
 /// What the other services hear of a finding (no personal data).
 fn finding_payload(
     finding: &FindingRow,
@@ -60,6 +75,7 @@ fn finding_payload(
     actor: &Caller,
 ) -> serde_json::Value {
     serde_json::json!({
+        "awaiting": awaiting(finding, ledger),
         "event": event,
         "finding_id": finding.id,
         "ledger_id": ledger.id,
