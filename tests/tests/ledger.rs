@@ -643,6 +643,29 @@ async fn a_foreign_village_learns_nothing_and_keys_replay() {
         stack.ledger(&village, &campaign, VILLAGE).await["findings"],
         1
     );
+    // The same new key sent eight times at once runs once.
+    let racing = (0..8).map(|_| {
+        stack
+            .post(&path, &village)
+            .header("idempotency-key", "fill-0002")
+            .json(&finding_body("c"))
+            .send()
+    });
+    let statuses: Vec<u16> = futures::future::join_all(racing)
+        .await
+        .into_iter()
+        .map(|response| response.unwrap().status().as_u16())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&201), "{statuses:?}");
+    assert_eq!(
+        stack.ledger(&village, &campaign, VILLAGE).await["findings"],
+        2,
+        "{statuses:?}"
+    );
 
     let finding_id = first["id"].as_str().unwrap();
     for (what, request) in [

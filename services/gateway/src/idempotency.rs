@@ -2,8 +2,10 @@
 //! replay the first answer; the same key with another request is 422.
 //!
 //! A client that lost the answer to a POST can send it again without creating
-//! the thing twice. Answers are kept for a day. Server errors (5xx) are not
-//! kept, so a retry after an outage runs again.
+//! the thing twice. The key is reserved before the request runs, so the same
+//! key sent twice at once runs once (the second gets 409 until the first has
+//! answered). Answers are kept for a day. Server errors (5xx) are not kept,
+//! so a retry after an outage runs again.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -67,15 +69,29 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
         .as_ref()
         .to_vec();
 
-    if let Some(kept) = crate::storage::kept_answer(&state.pool, user_id, &key).await? {
+    if !crate::storage::reserve_key(&state.pool, user_id, &key, &hash).await? {
+        let kept = crate::storage::kept_answer(&state.pool, user_id, &key)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Conflict,
+                    "this Idempotency-Key is being settled; retry",
+                )
+            })?;
         if kept.request_hash != hash {
             return Err(ApiError::new(
                 ErrorCode::IdempotencyMismatch,
                 "this Idempotency-Key was used with another request",
             ));
         }
-        let mut response = Response::new(Body::from(kept.body));
-        *response.status_mut() = StatusCode::from_u16(kept.status as u16).unwrap_or(StatusCode::OK);
+        let (Some(status), Some(body)) = (kept.status, kept.body) else {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "a request with this Idempotency-Key is still running; retry once it has answered",
+            ));
+        };
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
         if let Some(content_type) = kept
             .content_type
             .and_then(|value| HeaderValue::from_str(&value).ok())
@@ -94,10 +110,12 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     if response.status().is_server_error() {
+        crate::storage::release_key(&state.pool, user_id, &key).await?;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_KEPT_BODY).await else {
+        crate::storage::release_key(&state.pool, user_id, &key).await?;
         return Err(ApiError::new(
             ErrorCode::Internal,
             "the answer was too large to keep",
@@ -112,7 +130,6 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
         &state.pool,
         user_id,
         &key,
-        &hash,
         parts.status.as_u16(),
         content_type.as_deref(),
         &body,

@@ -237,12 +237,40 @@ pub async fn token_is_current(pool: &PgPool, caller: &Caller) -> Result<bool, sq
     .await
 }
 
-/// An answer kept for an idempotency key.
+/// What an idempotency key holds: the request it was first used with, and
+/// the answer once there is one (`status` is none while it runs).
 pub struct KeptAnswer {
     pub request_hash: Vec<u8>,
-    pub status: i32,
+    pub status: Option<i32>,
     pub content_type: Option<String>,
-    pub body: Vec<u8>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// Reserves a key for a request about to run; false when the key is taken
+/// (answered within a day, or running). A reservation left by a request that
+/// never finished (a crash) lapses after ten minutes.
+pub async fn reserve_key(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+    request_hash: &[u8],
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
+        .execute(pool)
+        .await?;
+    let reserved = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, key) DO UPDATE
+            SET request_hash = EXCLUDED.request_hash, created_at = now(), status = NULL, content_type = NULL, body = NULL
+          WHERE idempotency_keys.status IS NULL AND idempotency_keys.created_at < now() - interval '10 minutes'",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(request_hash)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(reserved == 1)
 }
 
 pub async fn kept_answer(
@@ -251,8 +279,7 @@ pub async fn kept_answer(
     key: &str,
 ) -> Result<Option<KeptAnswer>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT request_hash, status, content_type, body FROM idempotency_keys
-          WHERE user_id = $1 AND key = $2 AND created_at > now() - interval '1 day'",
+        "SELECT request_hash, status, content_type, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
     )
     .bind(user_id)
     .bind(key)
@@ -269,30 +296,34 @@ pub async fn kept_answer(
     .transpose()
 }
 
-/// Keeps an answer; the first one kept for a key wins. Forgets day-old keys.
+/// Keeps the answer to a reserved key.
 pub async fn keep_answer(
     pool: &PgPool,
     user_id: Uuid,
     key: &str,
-    request_hash: &[u8],
     status: u16,
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
-        .execute(pool)
-        .await?;
     sqlx::query(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, content_type, body)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5 WHERE user_id = $1 AND key = $2",
     )
     .bind(user_id)
     .bind(key)
-    .bind(request_hash)
     .bind(i32::from(status))
     .bind(content_type)
     .bind(body)
     .execute(pool)
     .await?;
+    Ok(())
+}
+
+/// Frees a reserved key whose request failed on our side, so a retry runs.
+pub async fn release_key(pool: &PgPool, user_id: Uuid, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status IS NULL")
+        .bind(user_id)
+        .bind(key)
+        .execute(pool)
+        .await?;
     Ok(())
 }
