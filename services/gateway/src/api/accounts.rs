@@ -53,14 +53,8 @@ pub struct UserView {
 }
 
 fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.with_timezone(&chrono_shanghai())
+    time.with_timezone(&zhenggai_common::clock::shanghai())
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-}
-
-/// Asia/Shanghai has kept UTC+8 without daylight saving since 1991.
-fn chrono_shanghai() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(8 * 3600)
-        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"))
 }
 
 impl AppState {
