@@ -83,6 +83,15 @@ async fn patch(
     stack.json(request).await
 }
 
+/// A finding's history: (status, body).
+async fn history_of(stack: &Stack, token: &str, finding: &Value) -> (u16, Value) {
+    let path = format!(
+        "/api/v1/findings/{}/history",
+        finding["id"].as_str().unwrap()
+    );
+    stack.json(stack.get(&path, token)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_yuzhou_campaign_gives_every_unit_its_ledger() {
     let stack = Stack::start().await;
@@ -271,15 +280,7 @@ async fn a_village_fills_its_township_verifies_the_city_writes_off() {
     assert_eq!(closed["written_off"], true);
 
     // Every step, who took it, in order.
-    let (status, history) = stack
-        .json(stack.get(
-            &format!(
-                "/api/v1/findings/{}/history",
-                finding["id"].as_str().unwrap()
-            ),
-            &village,
-        ))
-        .await;
+    let (status, history) = history_of(&stack, &village, &finding).await;
     assert_eq!(status, 200);
     let steps: Vec<(&str, &str)> = history["items"]
         .as_array()
@@ -463,15 +464,7 @@ async fn reviewers_reject_with_a_reason_and_the_city_reopens() {
     assert_eq!(status, 200, "{reopened}");
     assert_eq!(reopened["state"], "in_progress");
     assert_eq!(reopened["written_off"], false);
-    let (_, history) = stack
-        .json(stack.get(
-            &format!(
-                "/api/v1/findings/{}/history",
-                finding["id"].as_str().unwrap()
-            ),
-            &admin,
-        ))
-        .await;
+    let (_, history) = history_of(&stack, &admin, &finding).await;
     let reasons: Vec<&str> = history["items"]
         .as_array()
         .unwrap()
@@ -666,6 +659,22 @@ async fn a_foreign_village_learns_nothing_and_keys_replay() {
         2,
         "{statuses:?}"
     );
+    // Both are open and due 2023-07-20, long past: the village's own
+    // dashboard counts them overdue.
+    let (status, own) = stack
+        .json(stack.get(
+            &format!(
+                "/api/v1/campaigns/{}/dashboard",
+                campaign["id"].as_str().unwrap()
+            ),
+            &village,
+        ))
+        .await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["unit"]["code"], VILLAGE);
+    assert_eq!(own["total"]["open"], 2, "{own}");
+    assert_eq!(own["total"]["overdue"], 2, "{own}");
+    assert_eq!(own["total"]["written_off_rate"], 0.0);
 
     let finding_id = first["id"].as_str().unwrap();
     for (what, request) in [
@@ -848,15 +857,7 @@ async fn evidence_round_trips_and_oversize_keeps_nothing() {
     assert_eq!(chunks, 2, "only the photo's chunks are kept");
 
     // The digest is in the history.
-    let (_, history) = stack
-        .json(stack.get(
-            &format!(
-                "/api/v1/findings/{}/history",
-                finding["id"].as_str().unwrap()
-            ),
-            &village,
-        ))
-        .await;
+    let (_, history) = history_of(&stack, &village, &finding).await;
     let added = history["items"]
         .as_array()
         .unwrap()

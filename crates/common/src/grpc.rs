@@ -268,3 +268,36 @@ pub async fn describe(
         schema_version,
     ))
 }
+
+/// Rows of a list page by default.
+pub const DEFAULT_PAGE: u32 = 100;
+/// The most rows a list page holds.
+pub const MAX_PAGE: u32 = 1_000;
+
+/// The page size a request's `limit` asks for (0: the default).
+pub fn page_limit(limit: u32) -> u32 {
+    if limit == 0 {
+        DEFAULT_PAGE
+    } else {
+        limit.min(MAX_PAGE)
+    }
+}
+
+/// Turns the `limit + 1` rows a list fetched (the extra one tells whether
+/// more follow) into a page and the cursor of the next one (empty on the last).
+pub fn paged<T, M, R>(
+    mut rows: Vec<T>,
+    limit: u32,
+    key: impl Fn(&T) -> String,
+    convert: impl Fn(T) -> M,
+    build: impl Fn(Vec<M>, String) -> R,
+) -> R {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(&key).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    build(rows.into_iter().map(convert).collect(), next_cursor)
+}

@@ -6,16 +6,13 @@ mod convert;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
-use zhenggai_common::grpc::caller;
+use zhenggai_common::grpc::{MAX_PAGE, caller, page_limit, paged};
 use zhenggai_common::{Caller, Role, UnitCode};
 use zhenggai_proto::catalogue::v1 as pb;
 
 use crate::domain::{Level, NewDocument, UnitTable};
 use crate::error::{CatalogueError, Result};
 use crate::storage;
-
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1_000;
 
 pub struct CatalogueApi {
     pool: PgPool,
@@ -34,14 +31,6 @@ fn unit_code(field: &str, text: &str) -> Result<UnitCode> {
 fn uuid(field: &str, text: &str) -> Result<Uuid> {
     Uuid::parse_str(text)
         .map_err(|_| CatalogueError::invalid(format!("{field}: {text:?} is not a UUID")))
-}
-
-fn page_limit(limit: u32) -> u32 {
-    if limit == 0 {
-        DEFAULT_PAGE
-    } else {
-        limit.min(MAX_PAGE)
-    }
 }
 
 /// The code of a unit whose directory entry the caller may see. A malformed
@@ -305,22 +294,4 @@ impl pb::catalogue_service_server::CatalogueService for CatalogueApi {
             unchanged: counts.unchanged,
         }))
     }
-}
-
-/// Turns `limit + 1` fetched rows into a page and the cursor of the next one.
-fn paged<T, M, R>(
-    mut rows: Vec<T>,
-    limit: u32,
-    key: impl Fn(&T) -> String,
-    convert: impl Fn(T) -> M,
-    build: impl Fn(Vec<M>, String) -> R,
-) -> R {
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(&key).unwrap_or_default()
-    } else {
-        String::new()
-    };
-    build(rows.into_iter().map(convert).collect(), next_cursor)
 }

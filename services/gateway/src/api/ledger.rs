@@ -915,19 +915,13 @@ pub async fn upload_evidence(
 ) -> ApiResult<(StatusCode, Json<Evidence>)> {
     use axum::extract::FromRequest as _;
     let limit = state.config.evidence_limit_bytes;
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("evidence files are limited to {limit} bytes"),
-        )
-    };
     let declared_length = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared_length.is_some_and(|length| length > limit + 64 * 1024) {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
     let is_multipart = request
         .headers()
@@ -990,6 +984,13 @@ pub async fn upload_evidence(
     Ok((StatusCode::CREATED, Json(evidence.into())))
 }
 
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("evidence files are limited to {limit} bytes"),
+    )
+}
+
 /// Feeds the chunks to the ledger as one client stream. On a broken or
 /// oversize body the call is dropped unfinished, so the ledger keeps nothing.
 async fn send_upload(
@@ -1029,10 +1030,7 @@ async fn send_upload(
             let chunk = chunk?;
             size += chunk.len() as u64;
             if size > limit {
-                return Err(ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("evidence files are limited to {limit} bytes"),
-                ));
+                return Err(too_large(limit));
             }
             for piece in chunk.chunks(64 * 1024) {
                 let message = pb::UploadEvidenceRequest {

@@ -210,18 +210,8 @@ impl LedgerApi {
         let today = self.clock.today();
         let rows = storage::dashboard(&self.pool, id, &unit, today).await?;
         let mut total = storage::Tally::default();
-        for (_, t) in &rows {
-            total.ledgers += t.ledgers;
-            total.ledgers_complete += t.ledgers_complete;
-            total.sections += t.sections;
-            total.sections_answered += t.sections_answered;
-            total.findings += t.findings;
-            total.open += t.open;
-            total.in_progress += t.in_progress;
-            total.submitted += t.submitted;
-            total.verified += t.verified;
-            total.closed += t.closed;
-            total.overdue += t.overdue;
+        for (_, tally) in &rows {
+            total += tally;
         }
         let mut codes: Vec<String> = rows.iter().map(|(code, _)| code.clone()).collect();
         codes.push(unit.to_string());

@@ -4,9 +4,12 @@
 use zhenggai_common::Caller;
 use zhenggai_proto::ledger::v1 as pb;
 
+use crate::domain::SectionState;
 use crate::domain::history::hex;
 use crate::domain::household::HouseholdDraft;
-use crate::storage::{Campaign, EvidenceRow, FindingRow, LedgerRow, StoredEvent, Tally};
+use crate::storage::{
+    Campaign, CampaignProblem, EvidenceRow, FindingRow, LedgerRow, StoredEvent, Tally,
+};
 
 pub fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.with_timezone(&zhenggai_common::clock::shanghai())
@@ -157,5 +160,29 @@ pub fn tally(t: &Tally) -> pb::Tally {
         } else {
             0.0
         },
+    }
+}
+
+/// A section of a ledger: the problem it answers, how, and its findings.
+pub fn section(
+    ledger_id: uuid::Uuid,
+    problem_seq: i16,
+    problem: Option<&CampaignProblem>,
+    state: SectionState,
+    note: String,
+    findings: Vec<pb::Finding>,
+) -> pb::Section {
+    pb::Section {
+        ledger_id: ledger_id.to_string(),
+        problem_id: problem
+            .map(|p| p.problem_id.to_string())
+            .unwrap_or_default(),
+        problem_seq: problem_seq as u32,
+        state: state.as_str().to_owned(),
+        no_findings_note: note,
+        findings,
+        problem_title: problem.map(|p| p.title.clone()).unwrap_or_default(),
+        aspect_seq: problem.map(|p| p.aspect_seq as u32).unwrap_or_default(),
+        aspect_name: problem.map(|p| p.aspect_name.clone()).unwrap_or_default(),
     }
 }

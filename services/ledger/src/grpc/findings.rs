@@ -4,7 +4,7 @@ use uuid::Uuid;
 use zhenggai_common::Caller;
 use zhenggai_proto::ledger::v1 as pb;
 
-use super::{LedgerApi, event_by, id_of};
+use super::{LedgerApi, convert, event_by, id_of};
 use crate::domain::campaign::standing;
 use crate::domain::finding::{self, FindingDraft, ReviewFacts, transition};
 use crate::domain::household::{Household, HouseholdDraft};
@@ -95,6 +95,18 @@ fn finding_payload(
     })
 }
 
+/// The version an update names must be the finding's (If-Match).
+fn check_version(expected: u64, finding: &FindingRow) -> Result<()> {
+    if expected == finding.version as u64 {
+        Ok(())
+    } else {
+        Err(LedgerError::StaleVersion {
+            expected,
+            current: finding.version as u64,
+        })
+    }
+}
+
 pub(super) fn require_owner(caller: &Caller, ledger: &LedgerRow) -> Result<()> {
     if standing(caller, &ledger.unit_code, &ledger.unit_level).owner {
         Ok(())
@@ -144,31 +156,44 @@ impl LedgerApi {
         Ok((finding, ledger))
     }
 
-    async fn section_seq(
+    /// The campaign's problem that a section of `ledger` answers.
+    async fn section_problem(
         tx: &mut sqlx::PgConnection,
         ledger: &LedgerRow,
         problem_id: &str,
-    ) -> Result<i16> {
+    ) -> Result<storage::CampaignProblem> {
         let problem = id_of("problem", problem_id)?;
         storage::campaign_problems(tx, ledger.campaign_id)
             .await?
             .into_iter()
             .find(|p| p.problem_id == problem)
-            .map(|p| p.seq)
             .ok_or_else(|| LedgerError::NotFound(format!("problem {problem_id} in this ledger")))
     }
 
-    async fn answer(
+    /// Ends every change of a finding alike: the history event, the outbox
+    /// entry with the finding as it now stands, the commit, the answer.
+    async fn commit_finding_change(
         &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        mut ledger: LedgerRow,
+        id: Uuid,
+        mut event: crate::domain::history::Event,
         caller: &Caller,
-        finding: FindingRow,
-        ledger: &LedgerRow,
+        what: &str,
     ) -> Result<pb::Finding> {
-        let problems = self.problems_by_seq(ledger.campaign_id).await?;
-        let mut answer = self
-            .findings_for(caller, ledger, vec![finding], &problems)
-            .await?;
-        Ok(answer.remove(0))
+        event.finding_id = Some(id);
+        storage::append_event(&mut tx, &mut ledger, event).await?;
+        let finding = storage::lock_finding(&mut tx, id)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(format!("finding {id}")))?;
+        storage::enqueue(
+            &mut tx,
+            "finding.changed",
+            &finding_payload(&finding, &ledger, what, caller),
+        )
+        .await?;
+        tx.commit().await?;
+        self.finding_for(caller, finding, &ledger).await
     }
 
     pub(super) async fn create_finding(
@@ -191,7 +216,9 @@ impl LedgerApi {
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         let mut ledger = self.lock_visible_ledger(&mut tx, caller, ledger_id).await?;
-        let problem_seq = Self::section_seq(&mut tx, &ledger, &request.problem_id).await?;
+        let problem_seq = Self::section_problem(&mut tx, &ledger, &request.problem_id)
+            .await?
+            .seq;
         require_owner(caller, &ledger)?;
         let fields = FindingFields::try_from(draft).map_err(LedgerError::Invalid)?;
         let section = storage::section(&mut tx, ledger.id, problem_seq)
@@ -227,21 +254,10 @@ impl LedgerApi {
             .await?;
         }
         let mut event = event_by(caller, "finding_created", now);
-        event.finding_id = Some(id);
         event.to_state = FindingState::Open.as_str().to_owned();
         event.details = serde_json::json!({ "problem_seq": problem_seq, "seq": seq, "version": 1, "fields": fields_details(&fields) });
-        storage::append_event(&mut tx, &mut ledger, event).await?;
-        let finding = storage::lock_finding(&mut tx, id)
-            .await?
-            .ok_or_else(|| LedgerError::NotFound(format!("finding {id}")))?;
-        storage::enqueue(
-            &mut tx,
-            "finding.changed",
-            &finding_payload(&finding, &ledger, "created", caller),
-        )
-        .await?;
-        tx.commit().await?;
-        self.answer(caller, finding, &ledger).await
+        self.commit_finding_change(tx, ledger, id, event, caller, "created")
+            .await
     }
 
     /// Declares a section free of findings (`note` set) or withdraws the
@@ -268,7 +284,8 @@ impl LedgerApi {
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         let mut ledger = self.lock_visible_ledger(&mut tx, caller, ledger_id).await?;
-        let problem_seq = Self::section_seq(&mut tx, &ledger, problem_id).await?;
+        let problem = Self::section_problem(&mut tx, &ledger, problem_id).await?;
+        let problem_seq = problem.seq;
         require_owner(caller, &ledger)?;
         let section = storage::section(&mut tx, ledger.id, problem_seq)
             .await?
@@ -313,19 +330,14 @@ impl LedgerApi {
         )
         .await?;
         tx.commit().await?;
-        let problems = self.problems_by_seq(ledger.campaign_id).await?;
-        let problem = problems.get(&problem_seq);
-        Ok(pb::Section {
-            ledger_id: ledger.id.to_string(),
-            problem_id: problem_id.to_owned(),
-            problem_seq: problem_seq as u32,
-            state: state.as_str().to_owned(),
-            no_findings_note: note,
-            findings: Vec::new(),
-            problem_title: problem.map(|p| p.title.clone()).unwrap_or_default(),
-            aspect_seq: problem.map(|p| p.aspect_seq as u32).unwrap_or_default(),
-            aspect_name: problem.map(|p| p.aspect_name.clone()).unwrap_or_default(),
-        })
+        Ok(convert::section(
+            ledger.id,
+            problem_seq,
+            Some(&problem),
+            state,
+            note,
+            Vec::new(),
+        ))
     }
 
     pub(super) async fn update_finding(
@@ -336,17 +348,12 @@ impl LedgerApi {
         let id = id_of("finding", &request.id)?;
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
-        let (finding, mut ledger) = self.lock_visible_finding(&mut tx, caller, id).await?;
+        let (finding, ledger) = self.lock_visible_finding(&mut tx, caller, id).await?;
         require_owner(caller, &ledger)?;
         if request.expected_version == 0 {
             return Err(LedgerError::VersionRequired);
         }
-        if request.expected_version != finding.version as u64 {
-            return Err(LedgerError::StaleVersion {
-                expected: request.expected_version,
-                current: finding.version as u64,
-            });
-        }
+        check_version(request.expected_version, &finding)?;
         if !finding.state.is_editable() {
             return Err(LedgerError::Conflict(format!(
                 "a {} finding cannot be changed: what was submitted stays as it was (a reviewer may reject it back)",
@@ -378,7 +385,7 @@ impl LedgerApi {
         let fields = FindingFields::try_from(draft).map_err(LedgerError::Invalid)?;
         if &fields == old {
             tx.rollback().await?;
-            return self.answer(caller, finding, &ledger).await;
+            return self.finding_for(caller, finding, &ledger).await;
         }
         let before = fields_details(old);
         let after = fields_details(&fields);
@@ -391,20 +398,9 @@ impl LedgerApi {
             .collect();
         let version = storage::update_fields(&mut tx, id, &fields, now).await?;
         let mut event = event_by(caller, "finding_updated", now);
-        event.finding_id = Some(id);
         event.details = serde_json::json!({ "version": version, "changed": changed });
-        storage::append_event(&mut tx, &mut ledger, event).await?;
-        let finding = storage::lock_finding(&mut tx, id)
-            .await?
-            .ok_or_else(|| LedgerError::NotFound(format!("finding {id}")))?;
-        storage::enqueue(
-            &mut tx,
-            "finding.changed",
-            &finding_payload(&finding, &ledger, "updated", caller),
-        )
-        .await?;
-        tx.commit().await?;
-        self.answer(caller, finding, &ledger).await
+        self.commit_finding_change(tx, ledger, id, event, caller, "updated")
+            .await
     }
 
     pub(super) async fn transition(
@@ -414,23 +410,16 @@ impl LedgerApi {
     ) -> Result<pb::Finding> {
         let id = id_of("finding", &request.id)?;
         let action: Action = request.action.parse().map_err(LedgerError::invalid)?;
-        let reason = request.reason.trim().to_owned();
-        if reason.chars().count() > finding::MAX_TEXT_CHARS
-            || reason.chars().any(|c| c.is_control() && c != '\n')
-        {
-            return Err(LedgerError::invalid(format!(
-                "reason: at most {} characters, no control characters",
-                finding::MAX_TEXT_CHARS
-            )));
+        let mut faults = Vec::new();
+        let reason = finding::text("reason", &request.reason, false, &mut faults);
+        if !faults.is_empty() {
+            return Err(LedgerError::Invalid(faults));
         }
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
-        let (finding, mut ledger) = self.lock_visible_finding(&mut tx, caller, id).await?;
-        if request.expected_version != 0 && request.expected_version != finding.version as u64 {
-            return Err(LedgerError::StaleVersion {
-                expected: request.expected_version,
-                current: finding.version as u64,
-            });
+        let (finding, ledger) = self.lock_visible_finding(&mut tx, caller, id).await?;
+        if request.expected_version != 0 {
+            check_version(request.expected_version, &finding)?;
         }
         let facts = ReviewFacts {
             state: finding.state,
@@ -442,24 +431,13 @@ impl LedgerApi {
         let to = transition(facts, action, standing, &reason)?;
         let version = storage::set_state(&mut tx, &finding, to, now).await?;
         let mut event = event_by(caller, action.event_kind(), now);
-        event.finding_id = Some(id);
         event.reason = reason;
         event.from_state = finding.state.as_str().to_owned();
         event.to_state = to.as_str().to_owned();
         event.details =
             serde_json::json!({ "version": version, "written_off": to == FindingState::Closed });
-        storage::append_event(&mut tx, &mut ledger, event).await?;
-        let finding = storage::lock_finding(&mut tx, id)
-            .await?
-            .ok_or_else(|| LedgerError::NotFound(format!("finding {id}")))?;
-        storage::enqueue(
-            &mut tx,
-            "finding.changed",
-            &finding_payload(&finding, &ledger, action.as_str(), caller),
-        )
-        .await?;
-        tx.commit().await?;
         tracing::info!(finding = %id, action = action.as_str(), to = to.as_str(), "finding moved");
-        self.answer(caller, finding, &ledger).await
+        self.commit_finding_change(tx, ledger, id, event, caller, action.as_str())
+            .await
     }
 }

@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use zhenggai_common::clock::Clock;
-use zhenggai_common::grpc::caller;
+use zhenggai_common::grpc::{caller, page_limit, paged};
 use zhenggai_common::{Caller, UnitCode};
 use zhenggai_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use zhenggai_proto::ledger::v1 as pb;
@@ -22,9 +22,6 @@ use zhenggai_proto::ledger::v1 as pb;
 use crate::domain::history::Event;
 use crate::error::{LedgerError, Result};
 use crate::storage::{self, LedgerRow};
-
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1_000;
 
 pub struct LedgerApi {
     pool: PgPool,
@@ -57,14 +54,6 @@ fn uuid(field: &str, text: &str) -> Result<Uuid> {
 /// A path id: malformed ids are simply not found, like ids of things elsewhere.
 fn id_of(what: &str, text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|_| LedgerError::NotFound(format!("{what} {text}")))
-}
-
-fn page_limit(limit: u32) -> u32 {
-    if limit == 0 {
-        DEFAULT_PAGE
-    } else {
-        limit.min(MAX_PAGE)
-    }
 }
 
 /// The bearer token the caller came with, to ask a peer on its behalf.
@@ -128,6 +117,22 @@ impl LedgerApi {
             .into_iter()
             .map(|p| (p.seq, p))
             .collect())
+    }
+
+    /// One finding as `caller` may see it.
+    async fn finding_for(
+        &self,
+        caller: &Caller,
+        finding: storage::FindingRow,
+        ledger: &LedgerRow,
+    ) -> Result<pb::Finding> {
+        let problems = self.problems_by_seq(ledger.campaign_id).await?;
+        let mut answer = self
+            .findings_for(caller, ledger, vec![finding], &problems)
+            .await?;
+        answer
+            .pop()
+            .ok_or_else(|| LedgerError::NotFound("finding".into()))
     }
 
     /// Converts findings for `caller`, recording the reads of household data
@@ -218,19 +223,16 @@ impl pb::ledger_service_server::LedgerService for LedgerApi {
             "" => None,
             cursor => Some(uuid("cursor", cursor)?),
         };
-        let mut items =
+        let rows =
             storage::list_campaigns(&self.pool, &caller.scope(), &caller.unit, after, limit + 1)
                 .await?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|c| c.id.to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(Response::new(pb::ListCampaignsResponse {
-            items: items.into_iter().map(convert::campaign).collect(),
-            next_cursor,
-        }))
+        Ok(Response::new(paged(
+            rows,
+            limit,
+            |c| c.id.to_string(),
+            convert::campaign,
+            |items, next_cursor| pb::ListCampaignsResponse { items, next_cursor },
+        )))
     }
 
     async fn get_dashboard(
@@ -265,20 +267,14 @@ impl pb::ledger_service_server::LedgerService for LedgerApi {
             None => return Err(LedgerError::invalid("cursor: not a cursor this list gave").into()),
         };
         let limit = page_limit(request.limit);
-        let mut rows =
-            storage::list_ledgers(&self.pool, campaign, &prefix, after, limit + 1).await?;
-        let next_cursor = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|l| format!("{}:{}", l.campaign_id, l.unit_code))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(Response::new(pb::ListLedgersResponse {
-            items: rows.iter().map(convert::ledger_summary).collect(),
-            next_cursor,
-        }))
+        let rows = storage::list_ledgers(&self.pool, campaign, &prefix, after, limit + 1).await?;
+        Ok(Response::new(paged(
+            rows,
+            limit,
+            |l| format!("{}:{}", l.campaign_id, l.unit_code),
+            |l| convert::ledger_summary(&l),
+            |items, next_cursor| pb::ListLedgersResponse { items, next_cursor },
+        )))
     }
 
     async fn get_ledger(
@@ -306,19 +302,14 @@ impl pb::ledger_service_server::LedgerService for LedgerApi {
                 {
                     own.push(f);
                 }
-                pb::Section {
-                    ledger_id: ledger.id.to_string(),
-                    problem_id: problem
-                        .map(|p| p.problem_id.to_string())
-                        .unwrap_or_default(),
-                    problem_seq: section.problem_seq as u32,
-                    state: section.state.as_str().to_owned(),
-                    no_findings_note: section.note,
-                    findings: own,
-                    problem_title: problem.map(|p| p.title.clone()).unwrap_or_default(),
-                    aspect_seq: problem.map(|p| p.aspect_seq as u32).unwrap_or_default(),
-                    aspect_name: problem.map(|p| p.aspect_name.clone()).unwrap_or_default(),
-                }
+                convert::section(
+                    ledger.id,
+                    section.problem_seq,
+                    problem,
+                    section.state,
+                    section.note,
+                    own,
+                )
             })
             .collect();
         Ok(Response::new(pb::Ledger {
@@ -435,11 +426,9 @@ impl pb::ledger_service_server::LedgerService for LedgerApi {
         let caller = caller(&request)?.clone();
         let id = id_of("finding", &request.get_ref().id)?;
         let (finding, ledger) = self.visible_finding(&caller, id).await?;
-        let problems = self.problems_by_seq(ledger.campaign_id).await?;
-        let mut answer = self
-            .findings_for(&caller, &ledger, vec![finding], &problems)
-            .await?;
-        Ok(Response::new(answer.remove(0)))
+        Ok(Response::new(
+            self.finding_for(&caller, finding, &ledger).await?,
+        ))
     }
 
     async fn update_finding(

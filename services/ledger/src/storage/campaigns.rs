@@ -214,6 +214,22 @@ pub struct Tally {
     pub overdue: i64,
 }
 
+impl std::ops::AddAssign<&Tally> for Tally {
+    fn add_assign(&mut self, other: &Tally) {
+        self.ledgers += other.ledgers;
+        self.ledgers_complete += other.ledgers_complete;
+        self.sections += other.sections;
+        self.sections_answered += other.sections_answered;
+        self.findings += other.findings;
+        self.open += other.open;
+        self.in_progress += other.in_progress;
+        self.submitted += other.submitted;
+        self.verified += other.verified;
+        self.closed += other.closed;
+        self.overdue += other.overdue;
+    }
+}
+
 /// The roll-up of `unit`'s subtree in a campaign, by the child of `unit`
 /// that each ledger lies under (the unit's own ledger under the unit itself).
 /// Reads the counters kept on each ledger; only overdue findings are counted
@@ -233,28 +249,24 @@ pub async fn dashboard(
         _ => 12,
     };
     let rows = sqlx::query(
-        "WITH keyed AS (
-            SELECT CASE WHEN unit_code = $2 THEN $2
-                        WHEN substr(unit_code, length($2) + 1, 1) = 'D' THEN left(unit_code, length($2) + 4)
-                        ELSE left(unit_code, $3) END AS child, l.*
-              FROM ledgers l WHERE campaign_id = $1 AND unit_code LIKE $4
-        ), overdue AS (
-            SELECT CASE WHEN unit_code = $2 THEN $2
-                        WHEN substr(unit_code, length($2) + 1, 1) = 'D' THEN left(unit_code, length($2) + 4)
-                        ELSE left(unit_code, $3) END AS child, count(*) AS overdue
-              FROM findings
+        "WITH overdue AS (
+            SELECT ledger_id, count(*) AS overdue FROM findings
              WHERE campaign_id = $1 AND unit_code LIKE $4 AND state IN ('open', 'in_progress') AND due_on < $5
-             GROUP BY 1
+             GROUP BY ledger_id
         )
-        SELECT k.child, count(*) AS ledgers,
+        SELECT CASE WHEN unit_code = $2 THEN $2
+                    WHEN substr(unit_code, length($2) + 1, 1) = 'D' THEN left(unit_code, length($2) + 4)
+                    ELSE left(unit_code, $3) END AS child,
+               count(*) AS ledgers,
                count(*) FILTER (WHERE sections_answered = sections) AS ledgers_complete,
                sum(sections)::bigint AS sections, sum(sections_answered)::bigint AS sections_answered,
                sum(findings)::bigint AS findings, sum(open)::bigint AS open,
                sum(in_progress)::bigint AS in_progress, sum(submitted)::bigint AS submitted,
                sum(verified)::bigint AS verified, sum(closed)::bigint AS closed,
-               COALESCE(max(o.overdue), 0)::bigint AS overdue
-          FROM keyed k LEFT JOIN overdue o ON o.child = k.child
-         GROUP BY k.child ORDER BY k.child",
+               COALESCE(sum(o.overdue), 0)::bigint AS overdue
+          FROM ledgers l LEFT JOIN overdue o ON o.ledger_id = l.id
+         WHERE l.campaign_id = $1 AND l.unit_code LIKE $4
+         GROUP BY 1 ORDER BY 1",
     )
     .bind(campaign_id)
     .bind(unit.as_str())
