@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[
+    "zhenggai/clock/v1/clock.proto",
     "zhenggai/catalogue/v1/catalogue.proto",
     "zhenggai/ledger/v1/ledger.proto",
     "zhenggai/scheduler/v1/scheduler.proto",

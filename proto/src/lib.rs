@@ -1,5 +1,11 @@
 //! The gRPC contracts of zhenggai, one module per versioned package.
 
+pub mod clock {
+    pub mod v1 {
+        tonic::include_proto!("zhenggai.clock.v1");
+    }
+}
+
 pub mod catalogue {
     pub mod v1 {
         tonic::include_proto!("zhenggai.catalogue.v1");

@@ -80,4 +80,9 @@ pub struct ServiceConfig {
     pub database: DatabaseConfig,
     #[command(flatten)]
     pub identity: IdentityConfig,
+    /// Run as a drill (演练): the city office may set the clock that
+    /// deadlines and reminders read (`PUT /api/v1/admin/clock`). Off in
+    /// production.
+    #[arg(long = "drill", env = "ZG_DRILL", default_value_t = false)]
+    pub drill: bool,
 }

@@ -226,9 +226,9 @@ pub fn channel(url: &str) -> anyhow::Result<tonic::transport::Channel> {
 }
 
 /// A gRPC service's whole life: read the gateway's public key, connect to
-/// (and create) its own database, apply its migrations, let `setup` prepare
-/// the service's routes (seeding, if it seeds), serve until `shutdown`, then
-/// close the pool.
+/// (and create) its own database, apply its migrations, start the clock,
+/// let `setup` prepare the service's routes (seeding, if it seeds), serve
+/// them with the clock service until `shutdown`, then close the pool.
 pub async fn run_service<F, Fut>(
     service_name: &'static str,
     config: &crate::config::ServiceConfig,
@@ -239,7 +239,7 @@ pub async fn run_service<F, Fut>(
     setup: F,
 ) -> anyhow::Result<()>
 where
-    F: FnOnce(sqlx::PgPool) -> Fut,
+    F: FnOnce(sqlx::PgPool, crate::clock::Clock) -> Fut,
     Fut: Future<Output = anyhow::Result<Routes>>,
 {
     let verifier = Verifiers {
@@ -247,7 +247,10 @@ where
         services: config.identity.service_identity(service_name)?,
     };
     let pool = crate::db::connect(&config.database, default_database, migrator).await?;
-    let routes = setup(pool.clone()).await?;
+    let clock = crate::clock::start(&pool, config.drill).await?;
+    let routes = setup(pool.clone(), clock.clone())
+        .await?
+        .add_service(crate::clock::ClockApi::server(service_name, clock, pool.clone()));
     serve(service_name, routes, verifier, listener, shutdown).await?;
     pool.close().await;
     Ok(())

@@ -49,7 +49,7 @@ pub async fn run(
         &storage::MIGRATOR,
         listener,
         shutdown,
-        |pool| async move {
+        |pool, _clock| async move {
             seed::apply(&pool)
                 .await
                 .context("cannot seed the catalogue")?;

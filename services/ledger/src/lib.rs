@@ -14,7 +14,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
-use zhenggai_common::clock::Clock;
 use zhenggai_common::config::ServiceConfig;
 use zhenggai_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
 
@@ -88,12 +87,12 @@ pub async fn run(
         &storage::MIGRATOR,
         listener,
         shutdown,
-        |pool| {
+        |pool, clock| {
             relay = Some(tokio::spawn(relay::run(pool.clone(), identity, peers)));
             async move {
                 let api = grpc::LedgerApi::new(
                     pool,
-                    Clock::system(),
+                    clock,
                     catalogue,
                     config.evidence_limit_bytes,
                 );

@@ -79,7 +79,7 @@ pub async fn run(
         &MIGRATOR,
         listener,
         shutdown,
-        |pool| async move {
+        |pool, _clock| async move {
             let api = pb::notifier_service_server::NotifierServiceServer::new(NotifierApi { pool });
             Ok(tonic::service::Routes::new(api))
         },

@@ -1,10 +1,10 @@
 //! Filling a ledger and reviewing its findings.
 
 use uuid::Uuid;
-use zhenggai_common::Caller;
+use zhenggai_common::{Caller, UnitCode};
 use zhenggai_proto::ledger::v1 as pb;
 
-use super::{LedgerApi, convert, event_by, id_of};
+use super::{LedgerApi, convert, event_by, id_of, uuid};
 use crate::domain::campaign::standing;
 use crate::domain::finding::{self, FindingDraft, ReviewFacts, transition};
 use crate::domain::household::{Household, HouseholdDraft};
@@ -73,6 +73,7 @@ fn finding_payload(
     ledger: &LedgerRow,
     event: &str,
     actor: &Caller,
+    at: chrono::DateTime<chrono::Utc>,
 ) -> serde_json::Value {
     serde_json::json!({
         "awaiting": awaiting(finding, ledger),
@@ -92,6 +93,8 @@ fn finding_payload(
         "version": finding.version,
         "actor": actor.username,
         "actor_unit": actor.unit.as_str(),
+        "complete": ledger.complete(),
+        "at": at,
     })
 }
 
@@ -182,6 +185,7 @@ impl LedgerApi {
         what: &str,
     ) -> Result<pb::Finding> {
         event.finding_id = Some(id);
+        let at = chrono::DateTime::from_timestamp_micros(event.at_micros).unwrap_or_default();
         storage::append_event(&mut tx, &mut ledger, event).await?;
         let finding = storage::lock_finding(&mut tx, id)
             .await?
@@ -189,7 +193,7 @@ impl LedgerApi {
         storage::enqueue(
             &mut tx,
             "finding.changed",
-            &finding_payload(&finding, &ledger, what, caller),
+            &finding_payload(&finding, &ledger, what, caller, at),
         )
         .await?;
         tx.commit().await?;
@@ -326,6 +330,7 @@ impl LedgerApi {
             &serde_json::json!({
                 "ledger_id": ledger.id, "campaign_id": ledger.campaign_id, "unit": ledger.unit_code.as_str(),
                 "problem_seq": problem_seq, "state": state.as_str(), "complete": ledger.complete(),
+                "at": now,
             }),
         )
         .await?;
@@ -410,16 +415,66 @@ impl LedgerApi {
     ) -> Result<pb::Finding> {
         let id = id_of("finding", &request.id)?;
         let action: Action = request.action.parse().map_err(LedgerError::invalid)?;
+        self.move_finding(caller, id, action, &request.reason, request.expected_version, None)
+            .await
+    }
+
+    /// A failed re-check (回头看) reopens a closed finding in the name of the
+    /// user who recorded it. The scheduler, a peer, vouches for that user and
+    /// for the city office's mandate to reopen.
+    pub(super) async fn reopen_after_recheck(
+        &self,
+        request: pb::ReopenAfterRecheckRequest,
+    ) -> Result<pb::Finding> {
+        let id = id_of("finding", &request.finding_id)?;
+        let recheck = uuid("recheck_id", &request.recheck_id)?;
+        let role = request
+            .actor_role
+            .parse()
+            .map_err(|_| LedgerError::invalid("actor_role: not a role"))?;
+        let unit = UnitCode::try_from(request.actor_unit.as_str())
+            .map_err(|_| LedgerError::invalid("actor_unit: not a unit code"))?;
+        let actor = Caller {
+            user_id: Uuid::nil(),
+            username: request.actor,
+            role,
+            unit,
+            token_id: Uuid::nil(),
+            generation: 0,
+            clearance: false,
+            expires_at: 0,
+        };
+        let mandate = crate::domain::finding::Standing {
+            owner: false,
+            verifier: false,
+            city_office: true,
+        };
+        let reason = format!("回头看未通过：{}", request.reason.trim());
+        self.move_finding(&actor, id, Action::Reopen, &reason, 0, Some((mandate, recheck)))
+            .await
+    }
+
+    /// Takes one review step. `recheck` stands in for the caller's own
+    /// standing when a re-check reopens the finding.
+    async fn move_finding(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        action: Action,
+        reason: &str,
+        expected_version: u64,
+        recheck: Option<(crate::domain::finding::Standing, Uuid)>,
+    ) -> Result<pb::Finding> {
         let mut faults = Vec::new();
-        let reason = finding::text("reason", &request.reason, false, &mut faults);
+        let reason = finding::text("reason", reason, false, &mut faults);
         if !faults.is_empty() {
             return Err(LedgerError::Invalid(faults));
         }
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         let (finding, ledger) = self.lock_visible_finding(&mut tx, caller, id).await?;
-        if request.expected_version != 0 {
-            check_version(request.expected_version, &finding)?;
+        if expected_version != 0 {
+            check_version(expected_version, &finding)?;
         }
         let facts = ReviewFacts {
             state: finding.state,
@@ -427,7 +482,10 @@ impl LedgerApi {
             result: &finding.fields.result,
             standing_mechanism: &finding.fields.standing_mechanism,
         };
-        let standing = standing(caller, &ledger.unit_code, &ledger.unit_level);
+        let standing = match recheck {
+            Some((mandate, _)) => mandate,
+            None => standing(caller, &ledger.unit_code, &ledger.unit_level),
+        };
         let to = transition(facts, action, standing, &reason)?;
         let version = storage::set_state(&mut tx, &finding, to, now).await?;
         let mut event = event_by(caller, action.event_kind(), now);
@@ -436,6 +494,9 @@ impl LedgerApi {
         event.to_state = to.as_str().to_owned();
         event.details =
             serde_json::json!({ "version": version, "written_off": to == FindingState::Closed });
+        if let Some((_, recheck)) = recheck {
+            event.details["recheck_id"] = serde_json::json!(recheck);
+        }
         tracing::info!(finding = %id, action = action.as_str(), to = to.as_str(), "finding moved");
         self.commit_finding_change(tx, ledger, id, event, caller, action.as_str())
             .await

@@ -487,6 +487,47 @@ impl pb::ledger_service_server::LedgerService for LedgerApi {
         }))
     }
 
+    type StreamCampaignLedgersStream = Stream<pb::CampaignLedgerBatch>;
+
+    async fn stream_campaign_ledgers(
+        &self,
+        request: Request<pb::StreamCampaignLedgersRequest>,
+    ) -> Result<Response<Self::StreamCampaignLedgersStream>, Status> {
+        zhenggai_common::grpc::peer(&request)?;
+        let id = id_of("campaign", &request.get_ref().campaign_id)?;
+        storage::get_campaign(&self.pool, id)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(format!("campaign {id}")))?;
+        let (sink, batches) = tokio::sync::mpsc::channel(2);
+        let pool = self.pool.clone();
+        tokio::spawn(async move { storage::stream_campaign_ledgers(&pool, id, 5_000, sink).await });
+        use futures::StreamExt as _;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(batches).map(|batch| {
+            let ledgers = batch.map_err(Status::from)?;
+            Ok(pb::CampaignLedgerBatch {
+                ledgers: ledgers
+                    .into_iter()
+                    .map(|(id, code, name, level, complete)| pb::CampaignLedger {
+                        ledger_id: id.to_string(),
+                        unit: Some(pb::UnitRef { code, name, level }),
+                        complete,
+                    })
+                    .collect(),
+            })
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn reopen_after_recheck(
+        &self,
+        request: Request<pb::ReopenAfterRecheckRequest>,
+    ) -> Result<Response<pb::Finding>, Status> {
+        zhenggai_common::grpc::peer(&request)?;
+        Ok(Response::new(
+            self.reopen_after_recheck(request.into_inner()).await?,
+        ))
+    }
+
     type DownloadEvidenceStream = Stream<pb::DownloadEvidenceResponse>;
 
     async fn download_evidence(

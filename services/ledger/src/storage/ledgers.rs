@@ -203,3 +203,38 @@ pub async fn ledger_units(
         })
         .collect()
 }
+
+/// Every ledger of a campaign as (id, unit code, name, level, complete), in
+/// batches of `batch` sent to `sink` as they are read; stops early when the
+/// receiver goes away.
+pub async fn stream_campaign_ledgers(
+    pool: &PgPool,
+    campaign_id: Uuid,
+    batch: usize,
+    sink: tokio::sync::mpsc::Sender<Result<Vec<(Uuid, String, String, String, bool)>>>,
+) {
+    use futures::TryStreamExt as _;
+    let mut rows = sqlx::query_as::<_, (Uuid, String, String, String, bool)>(
+        "SELECT id, unit_code, unit_name, unit_level, sections_answered = sections
+           FROM ledgers WHERE campaign_id = $1 ORDER BY unit_code",
+    )
+    .bind(campaign_id)
+    .fetch(pool);
+    let mut ledgers = Vec::with_capacity(batch);
+    loop {
+        match rows.try_next().await {
+            Ok(Some(row)) => ledgers.push(row),
+            Ok(None) => break,
+            Err(error) => {
+                let _ = sink.send(Err(error.into())).await;
+                return;
+            }
+        }
+        if ledgers.len() == batch && sink.send(Ok(std::mem::take(&mut ledgers))).await.is_err() {
+            return;
+        }
+    }
+    if !ledgers.is_empty() {
+        let _ = sink.send(Ok(ledgers)).await;
+    }
+}
