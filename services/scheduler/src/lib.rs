@@ -1,22 +1,30 @@
-//! The scheduler service: the working-day calendar, campaign milestones, deadlines, reminders, escalation and re-checks (回头看).
+//! The scheduler service: the working-day calendar, campaign milestones,
+//! deadlines and their lights, reminders and escalation, and re-checks
+//! (回头看).
 //!
-//! This is the service's frame (configuration, database, migrations, health,
-//! reflection, metrics, identity checks, graceful shutdown); its capabilities
-//! arrive with their own issues. `main` only wires; [`run`] is what tests
-//! start on port 0.
+//! `main` only wires; [`run`] is what tests start on port 0. Besides the
+//! gRPC API, an instance runs two loops: the consumer that applies the
+//! ledger's events ([`events`]), and the planner and sender of reminders
+//! ([`reminders`]). Any number of instances may share one database.
+
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod reminders;
+pub mod storage;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use sqlx::PgPool;
+use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tonic::{Request, Response, Status};
 use zhenggai_common::config::ServiceConfig;
 use zhenggai_proto::scheduler::v1 as pb;
 
-pub const SERVICE_NAME: &str = "zhenggai.scheduler.v1.SchedulerService";
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub use grpc::SERVICE_NAME;
 
 /// The scheduler's configuration, read once from the environment.
 #[derive(Debug, Clone, clap::Parser)]
@@ -29,61 +37,97 @@ pub struct Config {
     /// Address for gRPC (and /metrics, /healthz).
     #[arg(long, env = "ZG_SCHEDULER_ADDR", default_value = "0.0.0.0:50053")]
     pub listen: SocketAddr,
+    /// The ledger service (campaigns' ledgers; reopening after a failed re-check).
+    #[arg(long, env = "ZG_LEDGER_URL", default_value = "http://127.0.0.1:50052")]
+    pub ledger_url: String,
+    /// The notifier service, which reminders are sent to.
+    #[arg(long, env = "ZG_NOTIFIER_URL", default_value = "http://127.0.0.1:50054")]
+    pub notifier_url: String,
+    /// How often an instance plans and sends reminders, at most.
+    #[arg(long, env = "ZG_SCHEDULER_TICK_MS", default_value_t = 10_000)]
+    pub tick_ms: u64,
+    /// How long a claim on reminders holds before another instance may take
+    /// them over (the holder died mid-batch).
+    #[arg(long, env = "ZG_SCHEDULER_LEASE_MS", default_value_t = 30_000)]
+    pub lease_ms: u64,
+    /// Reminders per request to the notifier.
+    #[arg(long, env = "ZG_SCHEDULER_BATCH", default_value_t = 1_000)]
+    pub batch: usize,
+    /// This instance's name in claims (default: host name and process id).
+    #[arg(long, env = "ZG_SCHEDULER_INSTANCE")]
+    pub instance: Option<String>,
     #[command(flatten)]
     pub service: ServiceConfig,
 }
 
-struct SchedulerApi {
-    pool: PgPool,
-}
-
-#[tonic::async_trait]
-impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
-    async fn describe(
-        &self,
-        request: Request<pb::DescribeRequest>,
-    ) -> Result<Response<pb::DescribeResponse>, Status> {
-        zhenggai_common::grpc::caller(&request)?;
-        let (service, version, schema_version) =
-            zhenggai_common::grpc::describe(SERVICE_NAME, &self.pool).await?;
-        Ok(Response::new(pb::DescribeResponse {
-            service,
-            version,
-            schema_version,
-        }))
-    }
-
-    async fn ingest_ledger_events(
-        &self,
-        request: Request<zhenggai_proto::ledger::v1::IngestLedgerEventsRequest>,
-    ) -> Result<Response<zhenggai_proto::ledger::v1::IngestLedgerEventsResponse>, Status> {
-        zhenggai_common::grpc::peer(&request)?;
-        let events = request.into_inner().events;
-        Ok(Response::new(
-            zhenggai_common::received::record(&self.pool, events).await?,
-        ))
-    }
-}
-
-/// Connects to the database, migrates, and serves on `listener` until
+/// Connects to the database, migrates, seeds the shipped calendar, runs the
+/// event consumer and the reminder loop, and serves on `listener` until
 /// `shutdown` resolves; requests in flight finish first.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    zhenggai_common::grpc::run_service(
+    let identity = config
+        .service
+        .identity
+        .service_identity("scheduler")?
+        .context("the scheduler needs the services' own key pair (ZG_SERVICE_PRIVATE_KEY_FILE, ZG_SERVICE_PUBLIC_KEY_FILE)")?;
+    let ledger = zhenggai_common::grpc::channel(&config.ledger_url)?;
+    let notifier = zhenggai_common::grpc::channel(&config.notifier_url)?;
+    let settings = reminders::Settings {
+        instance: config.instance.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "scheduler".into());
+            format!("{host}-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())
+        }),
+        tick: Duration::from_millis(config.tick_ms.max(50)),
+        lease: Duration::from_millis(config.lease_ms.max(100)),
+        batch: config.batch.clamp(1, 10_000),
+    };
+    let mut loops = Vec::new();
+    let served = zhenggai_common::grpc::run_service(
         SERVICE_NAME,
         &config.service,
         "zhenggai_scheduler",
-        &MIGRATOR,
+        &storage::MIGRATOR,
         listener,
         shutdown,
-        |pool| async move {
-            let api =
-                pb::scheduler_service_server::SchedulerServiceServer::new(SchedulerApi { pool });
-            Ok(tonic::service::Routes::new(api))
+        |pool, clock| {
+            let wake = Arc::new(tokio::sync::Notify::new());
+            let consumer = events::Consumer {
+                pool: pool.clone(),
+                ledger: ledger.clone(),
+                identity: identity.clone(),
+                arrived: wake.clone(),
+            };
+            let reminders = reminders::Reminders {
+                pool: pool.clone(),
+                clock: clock.clone(),
+                notifier,
+                identity: identity.clone(),
+                settings,
+                wake: wake.clone(),
+            };
+            loops.push(tokio::spawn(consumer.run()));
+            loops.push(tokio::spawn(reminders.run()));
+            async move {
+                storage::seed_calendar(&pool).await?;
+                let api = grpc::SchedulerApi {
+                    pool,
+                    clock,
+                    ledger,
+                    identity,
+                    wake,
+                };
+                Ok(tonic::service::Routes::new(
+                    pb::scheduler_service_server::SchedulerServiceServer::new(api),
+                ))
+            }
         },
     )
-    .await
+    .await;
+    for task in loops {
+        task.abort();
+    }
+    served
 }
