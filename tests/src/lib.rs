@@ -101,6 +101,8 @@ impl Stack {
                 service_private.display().to_string(),
                 "--service-public-key-file".to_owned(),
                 service_public.display().to_string(),
+                // Tests drive time with the drill clock: no sleeps.
+                "--drill".to_owned(),
             ]);
             args
         };
@@ -120,8 +122,23 @@ impl Stack {
             "--notifier-url".to_owned(),
             format!("http://{notifier}"),
         ]);
+        let mut scheduler_args = grpc_args("scheduler");
+        scheduler_args.extend([
+            "--ledger-url".to_owned(),
+            format!("http://{ledger}"),
+            "--notifier-url".to_owned(),
+            format!("http://{notifier}"),
+            "--tick-ms".to_owned(),
+            "200".to_owned(),
+            "--lease-ms".to_owned(),
+            "2000".to_owned(),
+        ]);
         let mut gateway_args = service_args("gateway");
         gateway_args.extend([
+            "--scheduler-url".to_owned(),
+            format!("http://{scheduler}"),
+            "--notifier-url".to_owned(),
+            format!("http://{notifier}"),
             "--jwt-private-key-file".to_owned(),
             private.display().to_string(),
             "--catalogue-url".to_owned(),
@@ -134,7 +151,7 @@ impl Stack {
         let services = vec![
             ("catalogue", grpc_args("catalogue"), catalogue),
             ("ledger", ledger_args, ledger),
-            ("scheduler", grpc_args("scheduler"), scheduler),
+            ("scheduler", scheduler_args, scheduler),
             ("notifier", grpc_args("notifier"), notifier),
             ("gateway", gateway_args, http),
         ];
@@ -433,6 +450,42 @@ impl Stack {
 }
 
 impl Stack {
+    /// Starts another scheduler instance on the same database, named
+    /// `instance` in its claims; abort the handle to kill it mid-work.
+    pub async fn scheduler_replica(
+        &self,
+        instance: &str,
+        extra: &[&str],
+    ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        let (listener, _) = listener().await;
+        let mut args = self
+            .services
+            .iter()
+            .find(|(service, _, _)| *service == "scheduler")
+            .map(|(_, args, _)| args.clone())
+            .expect("the scheduler's arguments");
+        args.extend(["--instance".to_owned(), instance.to_owned()]);
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        tokio::spawn(zhenggai_scheduler::run(
+            zhenggai_scheduler::Config::parse_from(args),
+            listener,
+            std::future::pending(),
+        ))
+    }
+
+    /// Sets the drill clock of every service (as the city office).
+    pub async fn set_clock(&self, token: &str, now: &str) {
+        let (status, body) = self
+            .json(
+                self.client
+                    .put(self.url("/api/v1/admin/clock"))
+                    .bearer_auth(token)
+                    .json(&serde_json::json!({ "now": now })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// Asks one service to stop, as SIGTERM would.
     pub fn stop(&mut self, service: &str) {
         if let Some(index) = self.stops.iter().position(|(name, _)| *name == service) {

@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::ledger;
+use api::{ledger, schedule};
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -28,6 +28,8 @@ use zhenggai_common::identity::{TokenSigner, TokenVerifier};
 use zhenggai_common::{Role, UnitCode};
 use zhenggai_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use zhenggai_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use zhenggai_proto::clock::v1::clock_service_client::ClockServiceClient;
+use zhenggai_proto::scheduler::v1::scheduler_service_client::SchedulerServiceClient;
 
 use crate::auth::PasswordPolicy;
 
@@ -157,6 +159,8 @@ pub struct AppState {
     pub verifier: TokenVerifier,
     catalogue: Channel,
     ledger: Channel,
+    scheduler: Channel,
+    notifier: Channel,
 }
 
 impl AppState {
@@ -170,6 +174,19 @@ impl AppState {
         LedgerServiceClient::new(self.ledger.clone())
             .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    pub fn scheduler(&self) -> SchedulerServiceClient<Channel> {
+        SchedulerServiceClient::new(self.scheduler.clone())
+    }
+
+    /// The clock service of every back-end service (the drill clock is set
+    /// in all of them).
+    pub fn clocks(&self) -> Vec<ClockServiceClient<Channel>> {
+        [&self.catalogue, &self.ledger, &self.scheduler, &self.notifier]
+            .into_iter()
+            .map(|channel| ClockServiceClient::new(channel.clone()))
+            .collect()
     }
 }
 
@@ -222,6 +239,8 @@ pub async fn run(
         verifier,
         catalogue: zhenggai_common::grpc::channel(&config.catalogue_url)?,
         ledger: zhenggai_common::grpc::channel(&config.ledger_url)?,
+        scheduler: zhenggai_common::grpc::channel(&config.scheduler_url)?,
+        notifier: zhenggai_common::grpc::channel(&config.notifier_url)?,
     };
     let app = router(state, &config);
     tracing::info!(address = %listener.local_addr()?, "serving HTTP");
@@ -325,6 +344,27 @@ fn router(state: AppState, config: &Config) -> Router {
             get(ledger::get_finding).patch(ledger::update_finding),
         )
         .route("/findings/{id}/history", get(ledger::finding_history))
+        .route("/calendar/add-workdays", get(schedule::add_workdays))
+        .route(
+            "/calendar/{year}",
+            get(schedule::get_calendar).put(schedule::put_calendar),
+        )
+        .route("/campaigns/{id}/milestones", get(schedule::list_milestones))
+        .route(
+            "/campaigns/{id}/milestones/{milestone_id}",
+            patch(schedule::update_milestone),
+        )
+        .route(
+            "/campaigns/{id}/reminder-rules",
+            get(schedule::get_reminder_rules).put(schedule::put_reminder_rules),
+        )
+        .route("/deadlines", get(schedule::list_deadlines))
+        .route("/rechecks", get(schedule::list_rechecks))
+        .route("/rechecks/{id}", post(schedule::record_recheck))
+        .route(
+            "/admin/clock",
+            get(schedule::get_clock).put(schedule::set_clock),
+        )
         .route("/findings/{id}/{action}", post(ledger::transition_finding))
         .route(
             "/findings/{id}/evidence/{evidence_id}",

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, catalogue, ledger};
+use crate::api::{accounts, catalogue, ledger, schedule};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,10 +20,15 @@ use crate::api::{accounts, catalogue, ledger};
         ledger::create_finding, ledger::declare_no_findings, ledger::withdraw_no_findings,
         ledger::get_finding, ledger::update_finding, ledger::transition_finding, ledger::finding_history,
         ledger::upload_evidence, ledger::list_evidence, ledger::download_evidence,
+        schedule::get_calendar, schedule::put_calendar, schedule::add_workdays,
+        schedule::list_milestones, schedule::update_milestone, schedule::list_deadlines,
+        schedule::get_reminder_rules, schedule::put_reminder_rules,
+        schedule::list_rechecks, schedule::record_recheck, schedule::get_clock, schedule::set_clock,
     ),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users"), (name = "catalogue"), (name = "directory"),
-         (name = "campaigns"), (name = "ledgers"), (name = "findings"), (name = "evidence"))
+         (name = "campaigns"), (name = "ledgers"), (name = "findings"), (name = "evidence"),
+         (name = "calendar"), (name = "schedule"), (name = "admin"))
 )]
 pub struct ApiDoc;
 
