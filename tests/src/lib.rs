@@ -371,6 +371,10 @@ impl Stack {
         self.client.patch(self.url(path)).bearer_auth(token)
     }
 
+    pub fn put(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.put(self.url(path)).bearer_auth(token)
+    }
+
     pub fn delete(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.client.delete(self.url(path)).bearer_auth(token)
     }
