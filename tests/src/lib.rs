@@ -455,7 +455,8 @@ impl Stack {
 
 impl Stack {
     /// Starts another scheduler instance on the same database, named
-    /// `instance` in its claims; abort the handle to kill it mid-work.
+    /// `instance` in its claims, with `extra` flags (pairs of flag and
+    /// value) in place of the stack's; abort the handle to kill it mid-work.
     pub async fn scheduler_replica(
         &self,
         instance: &str,
@@ -468,10 +469,16 @@ impl Stack {
             .find(|(service, _, _)| *service == "scheduler")
             .map(|(_, args, _)| args.clone())
             .expect("the scheduler's arguments");
+        // `extra` holds flag and value pairs; each replaces the stack's own.
+        for pair in extra.chunks(2) {
+            if let Some(at) = args.iter().position(|arg| arg == pair[0]) {
+                args.drain(at..at + 2);
+            }
+            args.extend(pair.iter().map(|arg| (*arg).to_owned()));
+        }
         args.extend(["--instance".to_owned(), instance.to_owned()]);
-        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
         tokio::spawn(zhenggai_scheduler::run(
-            zhenggai_scheduler::Config::parse_from(args),
+            zhenggai_scheduler::Config::try_parse_from(args).expect("replica arguments"),
             listener,
             std::future::pending(),
         ))
