@@ -28,7 +28,13 @@ where
     panic!("{what}: not within 30 s");
 }
 
-async fn add_finding(stack: &Stack, token: &str, ledger: &Value, section: usize, body: Value) -> Value {
+async fn add_finding(
+    stack: &Stack,
+    token: &str,
+    ledger: &Value,
+    section: usize,
+    body: Value,
+) -> Value {
     let path = format!(
         "/api/v1/ledgers/{}/problems/{}/findings",
         ledger["id"].as_str().unwrap(),
@@ -64,14 +70,21 @@ async fn answer_the_rest(stack: &Stack, token: &str, ledger: &Value) {
             section["problem_id"].as_str().unwrap()
         );
         let (status, body) = stack
-            .json(stack.post(&path, token).json(&json!({ "note": "经排查，无此类问题" })))
+            .json(
+                stack
+                    .post(&path, token)
+                    .json(&json!({ "note": "经排查，无此类问题" })),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
     }
 }
 
 async fn act(stack: &Stack, token: &str, finding: &Value, action: &str) -> Value {
-    let path = format!("/api/v1/findings/{}/{action}", finding["id"].as_str().unwrap());
+    let path = format!(
+        "/api/v1/findings/{}/{action}",
+        finding["id"].as_str().unwrap()
+    );
     let (status, body) = stack.json(stack.post(&path, token)).await;
     assert_eq!(status, 200, "{action}: {body}");
     body
@@ -95,7 +108,10 @@ async fn deliver(stack: &Stack, token: &str, finding: &Value, result: &str) {
 }
 
 async fn milestones(stack: &Stack, token: &str, campaign: &Value) -> Vec<Value> {
-    let path = format!("/api/v1/campaigns/{}/milestones", campaign["id"].as_str().unwrap());
+    let path = format!(
+        "/api/v1/campaigns/{}/milestones",
+        campaign["id"].as_str().unwrap()
+    );
     let (status, body) = stack.json(stack.get(&path, token)).await;
     assert_eq!(status, 200, "{body}");
     body["items"].as_array().unwrap().clone()
@@ -105,14 +121,23 @@ fn tally(milestones: &[Value], kind: &str) -> (u64, u64, u64, u64, u64) {
     let m = milestones.iter().find(|m| m["kind"] == kind).unwrap();
     let t = &m["tally"];
     let n = |f: &str| t[f].as_u64().unwrap();
-    (n("owed"), n("on_time"), n("late"), n("missing"), n("pending"))
+    (
+        n("owed"),
+        n("on_time"),
+        n("late"),
+        n("missing"),
+        n("pending"),
+    )
 }
 
 /// Waits until the scheduler has the campaign and all its ledgers.
 async fn scheduled(stack: &Stack, token: &str, campaign: &Value) {
     let ledgers = campaign["ledger_count"].as_u64().unwrap();
     eventually("the scheduler hears of the campaign", || async {
-        let path = format!("/api/v1/campaigns/{}/milestones", campaign["id"].as_str().unwrap());
+        let path = format!(
+            "/api/v1/campaigns/{}/milestones",
+            campaign["id"].as_str().unwrap()
+        );
         let (status, body) = stack.json(stack.get(&path, token)).await;
         let owed = body["items"]
             .as_array()
@@ -162,7 +187,10 @@ async fn the_calendar_knows_every_holiday_and_names_a_year_it_lacks() {
         let village = &village;
         async move {
             let (status, body) = stack
-                .json(stack.get(&format!("/api/v1/calendar/add-workdays?from={from}&days=1"), village))
+                .json(stack.get(
+                    &format!("/api/v1/calendar/add-workdays?from={from}&days=1"),
+                    village,
+                ))
                 .await;
             assert_eq!(status, 200, "{body}");
             body["date"].as_str().unwrap().to_owned()
@@ -196,20 +224,38 @@ async fn the_calendar_knows_every_holiday_and_names_a_year_it_lacks() {
     // 5个工作日内 from Thursday 2023-09-28 runs over the National Day week
     // and counts its two make-up days: 10/7, 10/8, 10/9, 10/10, 10/11.
     let (status, body) = stack
-        .json(stack.get("/api/v1/calendar/add-workdays?from=2023-09-28&days=5", &village))
+        .json(stack.get(
+            "/api/v1/calendar/add-workdays?from=2023-09-28&days=5",
+            &village,
+        ))
         .await;
-    assert_eq!((status, body["date"].as_str()), (200, Some("2023-10-11")), "{body}");
+    assert_eq!(
+        (status, body["date"].as_str()),
+        (200, Some("2023-10-11")),
+        "{body}"
+    );
 
     // Through a year whose notice is not loaded: a clear 4xx that names it.
     let (status, problem) = stack
-        .json(stack.get("/api/v1/calendar/add-workdays?from=2026-12-28&days=10", &village))
+        .json(stack.get(
+            "/api/v1/calendar/add-workdays?from=2026-12-28&days=10",
+            &village,
+        ))
         .await;
     assert_eq!(status, 409, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("2027"), "{problem}");
-    let (status, _) = stack.json(stack.get("/api/v1/calendar/2027", &village)).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("2027"),
+        "{problem}"
+    );
+    let (status, _) = stack
+        .json(stack.get("/api/v1/calendar/2027", &village))
+        .await;
     assert_eq!(status, 404);
     let (status, problem) = stack
-        .json(stack.get("/api/v1/calendar/add-workdays?from=2023-07-01&days=many", &village))
+        .json(stack.get(
+            "/api/v1/calendar/add-workdays?from=2023-07-01&days=many",
+            &village,
+        ))
         .await;
     assert_eq!(status, 400, "{problem}");
 
@@ -234,15 +280,26 @@ async fn the_calendar_knows_every_holiday_and_names_a_year_it_lacks() {
     });
     let (status, problem) = stack.json(put(&admin, &bad)).await;
     assert_eq!(status, 400, "{problem}");
-    assert_eq!(problem["errors"].as_array().map(Vec::len), Some(3), "{problem}");
+    assert_eq!(
+        problem["errors"].as_array().map(Vec::len),
+        Some(3),
+        "{problem}"
+    );
     let (status, loaded) = stack.json(put(&admin, &year_2027)).await;
     assert_eq!(status, 200, "{loaded}");
     assert_eq!(loaded["loaded_by"], "admin");
     // New Year's Day 2027 is a Friday off: from Thursday 12-31, Monday.
     let (status, body) = stack
-        .json(stack.get("/api/v1/calendar/add-workdays?from=2026-12-31&days=1", &village))
+        .json(stack.get(
+            "/api/v1/calendar/add-workdays?from=2026-12-31&days=1",
+            &village,
+        ))
         .await;
-    assert_eq!((status, body["date"].as_str()), (200, Some("2027-01-04")), "{body}");
+    assert_eq!(
+        (status, body["date"].as_str()),
+        (200, Some("2027-01-04")),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,7 +314,12 @@ async fn milestones_tally_on_time_late_and_missing() {
     assert_eq!(all.len(), 4);
     assert_eq!(
         all.iter().map(|m| m["due_on"].as_str()).collect::<Vec<_>>(),
-        vec![Some("2023-07-02"), Some("2023-07-15"), Some("2023-07-20"), None]
+        vec![
+            Some("2023-07-02"),
+            Some("2023-07-15"),
+            Some("2023-07-20"),
+            None
+        ]
     );
     let (departments, ..) = tally(&all, "plan");
     let (hand_in_owed, ..) = tally(&all, "hand_in");
@@ -267,7 +329,10 @@ async fn milestones_tally_on_time_late_and_missing() {
     // Two departments answer their ledgers: one by 7/2, one after.
     let (status, ledgers) = stack
         .json(stack.get(
-            &format!("/api/v1/ledgers?campaign={}&limit=1000", campaign["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/ledgers?campaign={}&limit=1000",
+                campaign["id"].as_str().unwrap()
+            ),
             &admin,
         ))
         .await;
@@ -279,9 +344,15 @@ async fn milestones_tally_on_time_late_and_missing() {
         .filter(|l| l["unit"]["level"] == "department")
         .map(|l| l["unit"]["code"].as_str().unwrap().to_owned())
         .collect();
-    let punctual = stack.user("dept1", "department", &department_codes[0]).await;
-    let tardy = stack.user("dept2", "department", &department_codes[1]).await;
-    let ledger = stack.ledger(&punctual, &campaign, &department_codes[0]).await;
+    let punctual = stack
+        .user("dept1", "department", &department_codes[0])
+        .await;
+    let tardy = stack
+        .user("dept2", "department", &department_codes[1])
+        .await;
+    let ledger = stack
+        .ledger(&punctual, &campaign, &department_codes[0])
+        .await;
     answer_the_rest(&stack, &punctual, &ledger).await;
     stack.set_clock(&admin, "2023-07-05T10:00:00+08:00").await;
     let ledger = stack.ledger(&tardy, &campaign, &department_codes[1]).await;
@@ -290,12 +361,25 @@ async fn milestones_tally_on_time_late_and_missing() {
     // The village: a finding handed in by 7/20; the other village's is late.
     let village = stack.user("tumenkou", "village", VILLAGE).await;
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
-    let finding = add_finding(&stack, &village, &ledger, 3, finding_body("2023-07-20", "deadline")).await;
+    let finding = add_finding(
+        &stack,
+        &village,
+        &ledger,
+        3,
+        finding_body("2023-07-20", "deadline"),
+    )
+    .await;
     answer_the_rest(&stack, &village, &ledger).await;
     let other = stack.user("fangdong", "village", OTHER_VILLAGE).await;
     let other_ledger = stack.ledger(&other, &campaign, OTHER_VILLAGE).await;
-    let late_finding =
-        add_finding(&stack, &other, &other_ledger, 3, finding_body("2023-07-20", "deadline")).await;
+    let late_finding = add_finding(
+        &stack,
+        &other,
+        &other_ledger,
+        3,
+        finding_body("2023-07-20", "deadline"),
+    )
+    .await;
     answer_the_rest(&stack, &other, &other_ledger).await;
     caught_up(&stack).await;
     let now = milestones(&stack, &admin, &campaign).await;
@@ -312,7 +396,10 @@ async fn milestones_tally_on_time_late_and_missing() {
     let (owed, on_time, late, missing, pending) = tally(&now, "rectified");
     assert_eq!((on_time, late, missing, pending), (3, 0, owed - 3, 0));
     // Nobody handed in ledger and report (上报) by 7/15.
-    assert_eq!(tally(&now, "hand_in"), (hand_in_owed, 0, 0, hand_in_owed, 0));
+    assert_eq!(
+        tally(&now, "hand_in"),
+        (hand_in_owed, 0, 0, hand_in_owed, 0)
+    );
 
     deliver(&stack, &other, &late_finding, "已办理").await;
     caught_up(&stack).await;
@@ -323,7 +410,10 @@ async fn milestones_tally_on_time_late_and_missing() {
     let township = stack.user("qianjing", "township", TOWNSHIP).await;
     let (status, body) = stack
         .json(stack.get(
-            &format!("/api/v1/campaigns/{}/milestones?unit={TOWNSHIP}", campaign["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/campaigns/{}/milestones?unit={TOWNSHIP}",
+                campaign["id"].as_str().unwrap()
+            ),
             &township,
         ))
         .await;
@@ -339,11 +429,19 @@ async fn milestones_tally_on_time_late_and_missing() {
         plan["id"].as_str().unwrap()
     );
     let (status, _) = stack
-        .json(stack.patch(&path, &village).json(&json!({ "due_on": "2023-07-06" })))
+        .json(
+            stack
+                .patch(&path, &village)
+                .json(&json!({ "due_on": "2023-07-06" })),
+        )
         .await;
     assert_eq!(status, 403);
     let (status, moved) = stack
-        .json(stack.patch(&path, &admin).json(&json!({ "due_on": "2023-07-06" })))
+        .json(
+            stack
+                .patch(&path, &admin)
+                .json(&json!({ "due_on": "2023-07-06" })),
+        )
         .await;
     assert_eq!(status, 200, "{moved}");
     assert_eq!(moved["tally"]["on_time"], 2);
@@ -379,8 +477,22 @@ async fn the_lights_move_with_the_drill_clock() {
     let campaign = stack.yuzhou_campaign().await;
     let village = stack.user("tumenkou", "village", VILLAGE).await;
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
-    let by_20th = add_finding(&stack, &village, &ledger, 3, finding_body("2023-07-20", "deadline")).await;
-    let by_14th = add_finding(&stack, &village, &ledger, 4, finding_body("2023-07-14", "immediate")).await;
+    let by_20th = add_finding(
+        &stack,
+        &village,
+        &ledger,
+        3,
+        finding_body("2023-07-20", "deadline"),
+    )
+    .await;
+    let by_14th = add_finding(
+        &stack,
+        &village,
+        &ledger,
+        4,
+        finding_body("2023-07-14", "immediate"),
+    )
+    .await;
     caught_up(&stack).await;
 
     let page = deadlines(&stack, &village, "").await;
@@ -413,7 +525,12 @@ async fn the_lights_move_with_the_drill_clock() {
         .json(stack.get(&format!("/api/v1/deadlines?unit={VILLAGE}"), &other))
         .await;
     assert_eq!(status, 404);
-    assert!(deadlines(&stack, &other, "").await["items"].as_array().unwrap().is_empty());
+    assert!(
+        deadlines(&stack, &other, "").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let (status, problem) = stack
         .json(stack.get("/api/v1/deadlines?status=purple", &village))
         .await;
@@ -433,7 +550,14 @@ async fn notified(stack: &Stack, finding: &Value) -> Vec<(String, String, bool, 
     .await
     .unwrap()
     .into_iter()
-    .map(|row| (row.get("event"), row.get("unit"), row.get("quiet"), row.get("repeats")))
+    .map(|row| {
+        (
+            row.get("event"),
+            row.get("unit"),
+            row.get("quiet"),
+            row.get("repeats"),
+        )
+    })
     .collect()
 }
 
@@ -445,7 +569,14 @@ async fn reminders_and_escalations_reach_the_notifier_once_and_respect_quiet_hou
     let campaign = stack.yuzhou_campaign().await;
     let village = stack.user("tumenkou", "village", VILLAGE).await;
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
-    let finding = add_finding(&stack, &village, &ledger, 3, finding_body("2023-07-20", "deadline")).await;
+    let finding = add_finding(
+        &stack,
+        &village,
+        &ledger,
+        3,
+        finding_body("2023-07-20", "deadline"),
+    )
+    .await;
     caught_up(&stack).await;
 
     let expect = |steps: Vec<(&'static str, &'static str, bool)>| {
@@ -458,20 +589,38 @@ async fn reminders_and_escalations_reach_the_notifier_once_and_respect_quiet_hou
     // Monday 7/17 at 21:00: three working days left, planned in the quiet
     // hours: the inbox now, the other channels at 08:00.
     for (now, new) in [
-        ("2023-07-17T21:00:00+08:00", vec![("due_soon", VILLAGE, true)]),
+        (
+            "2023-07-17T21:00:00+08:00",
+            vec![("due_soon", VILLAGE, true)],
+        ),
         ("2023-07-18T10:00:00+08:00", vec![]),
-        ("2023-07-19T10:00:00+08:00", vec![("due_soon", VILLAGE, false)]),
-        ("2023-07-20T10:00:00+08:00", vec![("due_today", VILLAGE, false)]),
-        ("2023-07-21T10:00:00+08:00", vec![("overdue", VILLAGE, false)]),
+        (
+            "2023-07-19T10:00:00+08:00",
+            vec![("due_soon", VILLAGE, false)],
+        ),
+        (
+            "2023-07-20T10:00:00+08:00",
+            vec![("due_today", VILLAGE, false)],
+        ),
+        (
+            "2023-07-21T10:00:00+08:00",
+            vec![("overdue", VILLAGE, false)],
+        ),
         // A Saturday: nothing.
         ("2023-07-22T10:00:00+08:00", vec![]),
-        ("2023-07-24T10:00:00+08:00", vec![("overdue", VILLAGE, false)]),
+        (
+            "2023-07-24T10:00:00+08:00",
+            vec![("overdue", VILLAGE, false)],
+        ),
         // Three working days late: the township is told, once.
         (
             "2023-07-25T10:00:00+08:00",
             vec![("escalated", TOWNSHIP, false), ("overdue", VILLAGE, false)],
         ),
-        ("2023-07-26T10:00:00+08:00", vec![("overdue", VILLAGE, false)]),
+        (
+            "2023-07-26T10:00:00+08:00",
+            vec![("overdue", VILLAGE, false)],
+        ),
         // Ten working days late: the city office too.
         (
             "2023-08-03T10:00:00+08:00",
@@ -552,7 +701,14 @@ async fn a_failed_recheck_reopens_the_finding() {
     assert_eq!(status, 200, "{list}");
     let items = list["items"].as_array().unwrap();
     assert_eq!(
-        items.iter().map(|r| (r["round"].as_i64(), r["due_on"].as_str(), r["status"].as_str())).collect::<Vec<_>>(),
+        items
+            .iter()
+            .map(|r| (
+                r["round"].as_i64(),
+                r["due_on"].as_str(),
+                r["status"].as_str()
+            ))
+            .collect::<Vec<_>>(),
         vec![
             (Some(1), Some("2023-08-19"), Some("scheduled")),
             (Some(2), Some("2023-10-18"), Some("scheduled")),
@@ -560,15 +716,25 @@ async fn a_failed_recheck_reopens_the_finding() {
     );
     let first = items[0].clone();
     let record = |token: &str, body: Value| {
-        stack.post(&format!("/api/v1/rechecks/{}", first["id"].as_str().unwrap()), token).json(&body)
+        stack
+            .post(
+                &format!("/api/v1/rechecks/{}", first["id"].as_str().unwrap()),
+                token,
+            )
+            .json(&body)
     };
-    let (status, problem) = stack.json(record(&village, json!({ "outcome": "passed" }))).await;
+    let (status, problem) = stack
+        .json(record(&village, json!({ "outcome": "passed" })))
+        .await;
     assert_eq!(status, 409, "not due yet: {problem}");
 
     // 8/21 (a Monday): due; its unit is reminded.
     stack.set_clock(&admin, "2023-08-21T10:00:00+08:00").await;
     let (_, list) = stack
-        .json(stack.get(&format!("/api/v1/rechecks?unit={VILLAGE}&status=due"), &village))
+        .json(stack.get(
+            &format!("/api/v1/rechecks?unit={VILLAGE}&status=due"),
+            &village,
+        ))
         .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
     eventually("the re-check reminder", || async {
@@ -579,7 +745,9 @@ async fn a_failed_recheck_reopens_the_finding() {
     })
     .await;
 
-    let (status, problem) = stack.json(record(&village, json!({ "outcome": "failed" }))).await;
+    let (status, problem) = stack
+        .json(record(&village, json!({ "outcome": "failed" })))
+        .await;
     assert_eq!(status, 400, "a failure says what was found: {problem}");
     let other = stack.user("fangdong", "village", OTHER_VILLAGE).await;
     let (status, _) = stack
@@ -587,35 +755,54 @@ async fn a_failed_recheck_reopens_the_finding() {
         .await;
     assert_eq!(status, 404);
     let (status, recorded) = stack
-        .json(record(&village, json!({ "outcome": "failed", "note": "两户慢性病卡再次失效" })))
+        .json(record(
+            &village,
+            json!({ "outcome": "failed", "note": "两户慢性病卡再次失效" }),
+        ))
         .await;
     assert_eq!(status, 200, "{recorded}");
     assert_eq!(recorded["status"], "failed");
     assert_eq!(recorded["recorded_by"], "tumenkou");
 
     let (_, reopened) = stack
-        .json(stack.get(&format!("/api/v1/findings/{}", finding["id"].as_str().unwrap()), &village))
+        .json(stack.get(
+            &format!("/api/v1/findings/{}", finding["id"].as_str().unwrap()),
+            &village,
+        ))
         .await;
     assert_eq!(reopened["state"], "in_progress");
     assert_eq!(reopened["written_off"], false);
     let (_, history) = stack
         .json(stack.get(
-            &format!("/api/v1/findings/{}/history", finding["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/findings/{}/history",
+                finding["id"].as_str().unwrap()
+            ),
             &village,
         ))
         .await;
     let last = history["items"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["kind"], "finding_reopened", "{last}");
-    assert!(last["reason"].as_str().unwrap().contains("回头看"), "{last}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("回头看"),
+        "{last}"
+    );
     assert_eq!(last["actor"], "tumenkou");
     // The second re-check is moot until the finding is closed again.
     caught_up(&stack).await;
     let (_, list) = stack
         .json(stack.get(&format!("/api/v1/rechecks?unit={VILLAGE}"), &village))
         .await;
-    let statuses: Vec<_> = list["items"].as_array().unwrap().iter().map(|r| r["status"].clone()).collect();
+    let statuses: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect();
     assert_eq!(statuses, vec![json!("failed"), json!("cancelled")]);
-    let (status, _) = stack.json(record(&village, json!({ "outcome": "passed" }))).await;
+    let (status, _) = stack
+        .json(record(&village, json!({ "outcome": "passed" })))
+        .await;
     assert_eq!(status, 409);
 }
 
@@ -647,7 +834,10 @@ async fn schedulers_fire_each_reminder_once_even_when_one_dies_mid_batch() {
     // holding it.
     let (hole, _hole) = black_hole().await;
     let doomed = stack
-        .scheduler_replica("doomed", &["--batch", "50", "--notifier-url", &format!("http://{hole}")])
+        .scheduler_replica(
+            "doomed",
+            &["--batch", "50", "--notifier-url", &format!("http://{hole}")],
+        )
         .await;
     // 10:00 on the replicas' clock (they follow the one in their database).
     sqlx::query(
@@ -690,13 +880,15 @@ async fn schedulers_fire_each_reminder_once_even_when_one_dies_mid_batch() {
     .fetch_all(&mut db)
     .await
     .unwrap();
-    assert!(by.iter().all(|(instance, _)| instance != "doomed"), "{by:?}");
+    assert!(
+        by.iter().all(|(instance, _)| instance != "doomed"),
+        "{by:?}"
+    );
     assert_eq!(by.len(), 2, "both live instances sent: {by:?}");
-    let taken_over: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM reminders WHERE attempts > 1")
-            .fetch_one(&mut db)
-            .await
-            .unwrap();
+    let taken_over: i64 = sqlx::query_scalar("SELECT count(*) FROM reminders WHERE attempts > 1")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
     assert_eq!(taken_over, 50, "the dead instance's batch was taken over");
 
     let mut notifier = stack.database("notifier").await;
@@ -708,8 +900,11 @@ async fn schedulers_fire_each_reminder_once_even_when_one_dies_mid_batch() {
     .fetch_one(&mut notifier)
     .await
     .unwrap();
-    let (notifications, keys, repeats): (i64, i64, i64) =
-        (row.get("notifications"), row.get("keys"), row.get("repeats"));
+    let (notifications, keys, repeats): (i64, i64, i64) = (
+        row.get("notifications"),
+        row.get("keys"),
+        row.get("repeats"),
+    );
     assert_eq!((notifications, keys, repeats), (total, total, 0));
     steady.abort();
     brisk.abort();

@@ -43,7 +43,9 @@ struct Inner {
 
 /// Setting the clock outside a drill deployment.
 #[derive(Debug, thiserror::Error)]
-#[error("this deployment does not run drills: its clock is the machine's (set ZG_DRILL=1 to drill)")]
+#[error(
+    "this deployment does not run drills: its clock is the machine's (set ZG_DRILL=1 to drill)"
+)]
 pub struct NotADrill;
 
 impl Clock {
@@ -183,7 +185,9 @@ impl pb::clock_service_server::ClockService for ClockApi {
     ) -> Result<Response<pb::ClockReading>, Status> {
         let caller = crate::grpc::caller(&request)?;
         if caller.role != Role::CityAdmin {
-            return Err(ErrorCode::PermissionDenied.status("only the city office sets the drill clock"));
+            return Err(
+                ErrorCode::PermissionDenied.status("only the city office sets the drill clock")
+            );
         }
         let by = caller.username.clone();
         let now = DateTime::parse_from_rfc3339(&request.get_ref().now).map_err(|_| {

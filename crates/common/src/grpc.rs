@@ -248,9 +248,14 @@ where
     };
     let pool = crate::db::connect(&config.database, default_database, migrator).await?;
     let clock = crate::clock::start(&pool, config.drill).await?;
-    let routes = setup(pool.clone(), clock.clone())
-        .await?
-        .add_service(crate::clock::ClockApi::server(service_name, clock, pool.clone()));
+    let routes =
+        setup(pool.clone(), clock.clone())
+            .await?
+            .add_service(crate::clock::ClockApi::server(
+                service_name,
+                clock,
+                pool.clone(),
+            ));
     serve(service_name, routes, verifier, listener, shutdown).await?;
     pool.close().await;
     Ok(())

@@ -27,8 +27,8 @@ use zhenggai_common::config::DatabaseConfig;
 use zhenggai_common::identity::{TokenSigner, TokenVerifier};
 use zhenggai_common::{Role, UnitCode};
 use zhenggai_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
-use zhenggai_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use zhenggai_proto::clock::v1::clock_service_client::ClockServiceClient;
+use zhenggai_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use zhenggai_proto::scheduler::v1::scheduler_service_client::SchedulerServiceClient;
 
 use crate::auth::PasswordPolicy;
@@ -183,10 +183,15 @@ impl AppState {
     /// The clock service of every back-end service (the drill clock is set
     /// in all of them).
     pub fn clocks(&self) -> Vec<ClockServiceClient<Channel>> {
-        [&self.catalogue, &self.ledger, &self.scheduler, &self.notifier]
-            .into_iter()
-            .map(|channel| ClockServiceClient::new(channel.clone()))
-            .collect()
+        [
+            &self.catalogue,
+            &self.ledger,
+            &self.scheduler,
+            &self.notifier,
+        ]
+        .into_iter()
+        .map(|channel| ClockServiceClient::new(channel.clone()))
+        .collect()
     }
 }
 

@@ -90,12 +90,7 @@ pub async fn run(
         |pool, clock| {
             relay = Some(tokio::spawn(relay::run(pool.clone(), identity, peers)));
             async move {
-                let api = grpc::LedgerApi::new(
-                    pool,
-                    clock,
-                    catalogue,
-                    config.evidence_limit_bytes,
-                );
+                let api = grpc::LedgerApi::new(pool, clock, catalogue, config.evidence_limit_bytes);
                 let server = LedgerServiceServer::new(api)
                     .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
                     .accept_compressed(tonic::codec::CompressionEncoding::Gzip)

@@ -40,8 +40,8 @@ impl Consumer {
             match self.apply_batch().await {
                 Ok(0) => {
                     backoff = Duration::from_millis(200);
-                    let _ = tokio::time::timeout(Duration::from_secs(1), self.arrived.notified())
-                        .await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(1), self.arrived.notified()).await;
                 }
                 Ok(_) => backoff = Duration::from_millis(200),
                 Err(error) => {
@@ -73,12 +73,18 @@ impl Consumer {
         .await?;
         let ids: Vec<Uuid> = events.iter().map(|(id, ..)| *id).collect();
         for (id, topic, payload, occurred_at) in events {
-            self.apply(&mut tx, &topic, payload, occurred_at)
-                .await
-                .map_err(|error| {
+            match self.apply(&mut tx, &topic, payload, occurred_at).await {
+                Ok(()) => {}
+                // An event that cannot be read never will be: it must not
+                // hold up the ones behind it.
+                Err(SchedulerError::Invalid(faults)) => {
+                    tracing::error!(event = %id, topic, ?faults, "ledger event skipped");
+                }
+                Err(error) => {
                     tracing::warn!(event = %id, topic, "event not applied");
-                    error
-                })?;
+                    return Err(error);
+                }
+            }
         }
         sqlx::query("UPDATE ledger_events_received SET handled_at = now() WHERE id = ANY($1)")
             .bind(&ids)
@@ -110,7 +116,12 @@ impl Consumer {
             "campaign.created" => {
                 let id = uuid_of("campaign_id")?;
                 let document_id = uuid_of("document_id")?;
-                let text = |field: &str| payload.get(field).and_then(|v| v.as_str()).unwrap_or_default();
+                let text = |field: &str| {
+                    payload
+                        .get(field)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                };
                 if storage::insert_campaign(tx, id, document_id, text("area"), text("title"), at)
                     .await?
                 {
@@ -145,7 +156,10 @@ impl Consumer {
             }
             "section.changed" => {
                 let ledger = uuid_of("ledger_id")?;
-                let complete = payload.get("complete").and_then(|v| v.as_bool()).unwrap_or(false);
+                let complete = payload
+                    .get("complete")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false);
                 storage::set_ledger_complete(tx, ledger, complete, at).await?;
             }
             "ledger.handed_in" => {

@@ -41,7 +41,11 @@ pub struct Config {
     #[arg(long, env = "ZG_LEDGER_URL", default_value = "http://127.0.0.1:50052")]
     pub ledger_url: String,
     /// The notifier service, which reminders are sent to.
-    #[arg(long, env = "ZG_NOTIFIER_URL", default_value = "http://127.0.0.1:50054")]
+    #[arg(
+        long,
+        env = "ZG_NOTIFIER_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
     pub notifier_url: String,
     /// How often an instance plans and sends reminders, at most.
     #[arg(long, env = "ZG_SCHEDULER_TICK_MS", default_value_t = 10_000)]
@@ -78,7 +82,11 @@ pub async fn run(
     let settings = reminders::Settings {
         instance: config.instance.clone().unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "scheduler".into());
-            format!("{host}-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())
+            format!(
+                "{host}-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            )
         }),
         tick: Duration::from_millis(config.tick_ms.max(50)),
         lease: Duration::from_millis(config.lease_ms.max(100)),

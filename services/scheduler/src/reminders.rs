@@ -287,7 +287,10 @@ impl Reminders {
 fn group(items: Vec<Item>, rules: &ReminderRules, today: NaiveDate) -> Vec<NewReminder> {
     let mut by_unit: HashMap<String, Vec<Item>> = HashMap::new();
     for item in items {
-        by_unit.entry(item.recipient.clone()).or_default().push(item);
+        by_unit
+            .entry(item.recipient.clone())
+            .or_default()
+            .push(item);
     }
     let mut reminders = Vec::new();
     for (recipient, items) in by_unit {
@@ -343,7 +346,11 @@ mod tests {
     #[test]
     fn quiet_hours_end_at_eight_the_next_morning() {
         let rules = ReminderRules::default();
-        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
         assert_eq!(
             quiet_until(&rules, at("2023-07-17T21:30:00+08:00")),
             Some(at("2023-07-18T08:00:00+08:00"))

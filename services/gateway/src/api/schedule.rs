@@ -89,9 +89,12 @@ pub async fn get_calendar(
     auth: Authenticated,
     Path(year): Path<String>,
 ) -> ApiResult<Json<CalendarYear>> {
-    let year = year
-        .parse()
-        .map_err(|_| ApiError::new(ErrorCode::NotFound, format!("calendar year {year} not found")))?;
+    let year = year.parse().map_err(|_| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("calendar year {year} not found"),
+        )
+    })?;
     let answer = state
         .scheduler()
         .get_calendar(outgoing(pb::GetCalendarRequest { year }, &auth.token))
@@ -680,6 +683,10 @@ pub async fn set_clock(
                 .into_inner(),
         );
     }
-    tracing::warn!(now = body.now, by = auth.caller.username, "drill clock set in every service");
+    tracing::warn!(
+        now = body.now,
+        by = auth.caller.username,
+        "drill clock set in every service"
+    );
     Ok(Json(reading(readings)))
 }

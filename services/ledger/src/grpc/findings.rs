@@ -415,8 +415,15 @@ impl LedgerApi {
     ) -> Result<pb::Finding> {
         let id = id_of("finding", &request.id)?;
         let action: Action = request.action.parse().map_err(LedgerError::invalid)?;
-        self.move_finding(caller, id, action, &request.reason, request.expected_version, None)
-            .await
+        self.move_finding(
+            caller,
+            id,
+            action,
+            &request.reason,
+            request.expected_version,
+            None,
+        )
+        .await
     }
 
     /// A failed re-check (回头看) reopens a closed finding in the name of the
@@ -450,8 +457,15 @@ impl LedgerApi {
             city_office: true,
         };
         let reason = format!("回头看未通过：{}", request.reason.trim());
-        self.move_finding(&actor, id, Action::Reopen, &reason, 0, Some((mandate, recheck)))
-            .await
+        self.move_finding(
+            &actor,
+            id,
+            Action::Reopen,
+            &reason,
+            0,
+            Some((mandate, recheck)),
+        )
+        .await
     }
 
     /// Takes one review step. `recheck` stands in for the caller's own

@@ -204,17 +204,20 @@ pub async fn ledger_units(
         .collect()
 }
 
-/// Every ledger of a campaign as (id, unit code, name, level, complete), in
-/// batches of `batch` sent to `sink` as they are read; stops early when the
-/// receiver goes away.
+/// A campaign's ledger as peers hear of it: (id, unit code, unit name, unit
+/// level, every section answered).
+pub type CampaignLedgerRow = (Uuid, String, String, String, bool);
+
+/// Every ledger of a campaign, in batches of `batch` sent to `sink` as they
+/// are read; stops early when the receiver goes away.
 pub async fn stream_campaign_ledgers(
     pool: &PgPool,
     campaign_id: Uuid,
     batch: usize,
-    sink: tokio::sync::mpsc::Sender<Result<Vec<(Uuid, String, String, String, bool)>>>,
+    sink: tokio::sync::mpsc::Sender<Result<Vec<CampaignLedgerRow>>>,
 ) {
     use futures::TryStreamExt as _;
-    let mut rows = sqlx::query_as::<_, (Uuid, String, String, String, bool)>(
+    let mut rows = sqlx::query_as::<_, CampaignLedgerRow>(
         "SELECT id, unit_code, unit_name, unit_level, sections_answered = sections
            FROM ledgers WHERE campaign_id = $1 ORDER BY unit_code",
     )

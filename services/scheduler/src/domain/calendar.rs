@@ -77,7 +77,8 @@ impl YearCalendar {
             faults.push(format!("year: {} is not between 2000 and 2100", self.year));
         }
         if self.notice.trim().is_empty() || self.notice.chars().count() > 200 {
-            faults.push("notice: name the notice the days come from (at most 200 characters)".into());
+            faults
+                .push("notice: name the notice the days come from (at most 200 characters)".into());
         }
         let mut seen = BTreeSet::new();
         for (i, day) in self.days.iter().enumerate() {
@@ -99,7 +100,11 @@ impl YearCalendar {
                 ));
             }
         }
-        if faults.is_empty() { Ok(()) } else { Err(faults) }
+        if faults.is_empty() {
+            Ok(())
+        } else {
+            Err(faults)
+        }
     }
 
     /// Its working days in all.
@@ -182,7 +187,9 @@ impl WorkdayCalendar {
         let mut day = from;
         let mut left = n;
         while left > 0 {
-            day = day.succ_opt().ok_or(NotLoaded { year: day.year() + 1 })?;
+            day = day.succ_opt().ok_or(NotLoaded {
+                year: day.year() + 1,
+            })?;
             if self.is_workday(day)? {
                 left -= 1;
             }
@@ -195,7 +202,9 @@ impl WorkdayCalendar {
         let mut count = 0;
         let mut day = after;
         while day < until {
-            day = day.succ_opt().ok_or(NotLoaded { year: day.year() + 1 })?;
+            day = day.succ_opt().ok_or(NotLoaded {
+                year: day.year() + 1,
+            })?;
             if self.is_workday(day)? {
                 count += 1;
             }
@@ -279,7 +288,10 @@ mod tests {
     fn working_days_per_year_match_the_notices() {
         // 365 days, 104/105 weekend days, then the notices' shifts.
         let counts: Vec<(i32, u32)> = shipped().iter().map(|y| (y.year, y.workdays())).collect();
-        assert_eq!(counts, vec![(2023, 249), (2024, 251), (2025, 248), (2026, 248)]);
+        assert_eq!(
+            counts,
+            vec![(2023, 249), (2024, 251), (2025, 248), (2026, 248)]
+        );
     }
 
     #[test]

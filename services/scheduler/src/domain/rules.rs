@@ -70,14 +70,21 @@ impl ReminderRules {
         }
         if self.recheck_after_days.is_empty()
             || self.recheck_after_days.len() > 5
-            || self.recheck_after_days.iter().any(|d| !(1..=730).contains(d))
+            || self
+                .recheck_after_days
+                .iter()
+                .any(|d| !(1..=730).contains(d))
         {
             faults.push("recheck_after_days: one to five, each 1 to 730 days".to_owned());
         }
         if self.in_quiet_hours(self.remind_at) {
             faults.push("remind_at: falls in the quiet hours".to_owned());
         }
-        if faults.is_empty() { Ok(()) } else { Err(faults) }
+        if faults.is_empty() {
+            Ok(())
+        } else {
+            Err(faults)
+        }
     }
 
     /// Between `quiet_from` and `quiet_until` (over midnight when needed).
@@ -117,9 +124,7 @@ impl TryFrom<&str> for DeadlineStatus {
         [Self::OnTrack, Self::DueSoon, Self::Overdue, Self::Done]
             .into_iter()
             .find(|s| s.as_str() == text)
-            .ok_or_else(|| {
-                format!("status: {text:?} is not on_track, due_soon, overdue or done")
-            })
+            .ok_or_else(|| format!("status: {text:?} is not on_track, due_soon, overdue or done"))
     }
 }
 
@@ -283,11 +288,26 @@ mod tests {
         let lights = Lights::on(&calendar, &rules, date("2023-07-14")).unwrap();
         // Friday + 3 working days = Wednesday.
         assert_eq!(lights.soon_until, date("2023-07-19"));
-        assert_eq!(lights.status(date("2023-07-20"), false), DeadlineStatus::OnTrack);
-        assert_eq!(lights.status(date("2023-07-19"), false), DeadlineStatus::DueSoon);
-        assert_eq!(lights.status(date("2023-07-14"), false), DeadlineStatus::DueSoon);
-        assert_eq!(lights.status(date("2023-07-13"), false), DeadlineStatus::Overdue);
-        assert_eq!(lights.status(date("2023-07-13"), true), DeadlineStatus::Done);
+        assert_eq!(
+            lights.status(date("2023-07-20"), false),
+            DeadlineStatus::OnTrack
+        );
+        assert_eq!(
+            lights.status(date("2023-07-19"), false),
+            DeadlineStatus::DueSoon
+        );
+        assert_eq!(
+            lights.status(date("2023-07-14"), false),
+            DeadlineStatus::DueSoon
+        );
+        assert_eq!(
+            lights.status(date("2023-07-13"), false),
+            DeadlineStatus::Overdue
+        );
+        assert_eq!(
+            lights.status(date("2023-07-13"), true),
+            DeadlineStatus::Done
+        );
     }
 
     #[test]

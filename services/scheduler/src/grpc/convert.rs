@@ -10,8 +10,9 @@ use crate::error::{Result, SchedulerError};
 use crate::storage::{MilestoneRow, RecheckRow, StoredYear};
 
 pub fn date(field: &str, text: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| SchedulerError::invalid(format!("{field}: {text:?} is not a date (YYYY-MM-DD)")))
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        SchedulerError::invalid(format!("{field}: {text:?} is not a date (YYYY-MM-DD)"))
+    })
 }
 
 fn time(field: &str, text: &str, faults: &mut Vec<String>) -> NaiveTime {

@@ -135,9 +135,15 @@ impl SchedulerApi {
                 let workdays = if done {
                     None
                 } else if row.due_on >= today {
-                    calendar.workdays_between(today, row.due_on).ok().map(|n| n as i32)
+                    calendar
+                        .workdays_between(today, row.due_on)
+                        .ok()
+                        .map(|n| n as i32)
                 } else {
-                    calendar.workdays_between(row.due_on, today).ok().map(|n| -(n as i32))
+                    calendar
+                        .workdays_between(row.due_on, today)
+                        .ok()
+                        .map(|n| -(n as i32))
                 };
                 pb::Deadline {
                     finding_id: row.id.to_string(),
@@ -207,7 +213,11 @@ impl SchedulerApi {
                 row.status
             )));
         }
-        if row.due_on > now.with_timezone(&zhenggai_common::clock::shanghai()).date_naive() {
+        if row.due_on
+            > now
+                .with_timezone(&zhenggai_common::clock::shanghai())
+                .date_naive()
+        {
             return Err(SchedulerError::Conflict(format!(
                 "this re-check is due on {}, not before",
                 row.due_on
@@ -275,7 +285,9 @@ impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
         let year = request.get_ref().year;
         let stored = storage::calendar_year(&self.pool, year)
             .await?
-            .ok_or_else(|| SchedulerError::NotFound(format!("the working-day calendar for {year}")))?;
+            .ok_or_else(|| {
+                SchedulerError::NotFound(format!("the working-day calendar for {year}"))
+            })?;
         Ok(Response::new(convert::calendar_year(stored)))
     }
 
@@ -292,7 +304,12 @@ impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
         }
         let year = convert::year_calendar(request.into_inner())?;
         storage::put_calendar_year(&self.pool, &year, &caller.username).await?;
-        tracing::info!(year = year.year, days = year.days.len(), by = caller.username, "calendar loaded");
+        tracing::info!(
+            year = year.year,
+            days = year.days.len(),
+            by = caller.username,
+            "calendar loaded"
+        );
         self.wake.notify_waiters();
         let stored = storage::calendar_year(&self.pool, year.year)
             .await?
@@ -311,7 +328,10 @@ impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
             .ok()
             .filter(|days| *days <= MAX_WORKDAYS)
             .ok_or_else(|| {
-                SchedulerError::invalid(format!("days: {} is not 0 to {MAX_WORKDAYS}", request.days))
+                SchedulerError::invalid(format!(
+                    "days: {} is not 0 to {MAX_WORKDAYS}",
+                    request.days
+                ))
             })?;
         let date = self
             .calendar()

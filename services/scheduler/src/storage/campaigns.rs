@@ -189,7 +189,11 @@ pub async fn refresh_rectified(
     Ok(())
 }
 
-pub async fn set_handed_in(tx: &mut PgConnection, ledger_id: Uuid, at: DateTime<Utc>) -> Result<()> {
+pub async fn set_handed_in(
+    tx: &mut PgConnection,
+    ledger_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query("UPDATE ledgers SET handed_in_at = coalesce(handed_in_at, $2) WHERE id = $1")
         .bind(ledger_id)
         .bind(at)
@@ -267,18 +271,40 @@ pub async fn milestones(
     .fetch_all(pool)
     .await?;
     rows.into_iter()
-        .map(|(id, campaign_id, seq, kind, title, due_on, owed_by, owed, on_time, late, missing, pending)| {
-            Ok(MilestoneRow {
+        .map(
+            |(
                 id,
                 campaign_id,
                 seq,
-                kind: MilestoneKind::try_from(kind.as_str()).map_err(SchedulerError::Conflict)?,
+                kind,
                 title,
                 due_on,
                 owed_by,
-                tally: Tally { owed, on_time, late, missing, pending },
-            })
-        })
+                owed,
+                on_time,
+                late,
+                missing,
+                pending,
+            )| {
+                Ok(MilestoneRow {
+                    id,
+                    campaign_id,
+                    seq,
+                    kind: MilestoneKind::try_from(kind.as_str())
+                        .map_err(SchedulerError::Conflict)?,
+                    title,
+                    due_on,
+                    owed_by,
+                    tally: Tally {
+                        owed,
+                        on_time,
+                        late,
+                        missing,
+                        pending,
+                    },
+                })
+            },
+        )
         .collect()
 }
 
@@ -304,16 +330,14 @@ pub async fn update_milestone(
 }
 
 pub async fn campaign_rules(tx: &mut PgConnection, id: Uuid) -> Result<ReminderRules> {
-    Ok(
-        sqlx::query_scalar::<_, sqlx::types::Json<ReminderRules>>(
-            "SELECT rules FROM campaigns WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(tx)
-        .await?
-        .map(|rules| rules.0)
-        .unwrap_or_default(),
+    Ok(sqlx::query_scalar::<_, sqlx::types::Json<ReminderRules>>(
+        "SELECT rules FROM campaigns WHERE id = $1",
     )
+    .bind(id)
+    .fetch_optional(tx)
+    .await?
+    .map(|rules| rules.0)
+    .unwrap_or_default())
 }
 
 /// The dated milestones that remind: (id, due date).

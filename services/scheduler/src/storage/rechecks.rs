@@ -30,10 +30,12 @@ pub async fn schedule_rechecks(
 
 /// A reopened finding needs no re-check until it is closed again.
 pub async fn cancel_rechecks(tx: &mut PgConnection, finding_id: Uuid) -> Result<()> {
-    sqlx::query("UPDATE rechecks SET status = 'cancelled' WHERE finding_id = $1 AND status = 'scheduled'")
-        .bind(finding_id)
-        .execute(tx)
-        .await?;
+    sqlx::query(
+        "UPDATE rechecks SET status = 'cancelled' WHERE finding_id = $1 AND status = 'scheduled'",
+    )
+    .bind(finding_id)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
