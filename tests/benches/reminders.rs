@@ -48,7 +48,10 @@ async fn main() {
     .execute(&mut scheduler)
     .await
     .expect("findings");
-    sqlx::query("ANALYZE findings").execute(&mut scheduler).await.expect("analyze");
+    sqlx::query("ANALYZE findings")
+        .execute(&mut scheduler)
+        .await
+        .expect("analyze");
 
     // The baseline: the same number of notification rows, one statement.
     let mut notifier = stack.database("notifier").await;
@@ -73,38 +76,47 @@ async fn main() {
     stack.set_clock(&admin, "2023-07-17T10:00:00+08:00").await;
     let mut planned = None;
     loop {
-        let (total, sent): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), count(sent_at) FROM reminders",
-        )
-        .fetch_one(&mut scheduler)
-        .await
-        .expect("progress");
+        let (total, sent): (i64, i64) =
+            sqlx::query_as("SELECT count(*), count(sent_at) FROM reminders")
+                .fetch_one(&mut scheduler)
+                .await
+                .expect("progress");
         if planned.is_none() && total >= items {
             planned = Some(started.elapsed());
         }
         if sent >= items {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "{sent} of {items} sent in 10 min");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "{sent} of {items} sent in 10 min"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let total = started.elapsed();
-    let accepted: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM notifications WHERE event = 'due_soon'",
-    )
-    .fetch_one(&mut notifier)
-    .await
-    .expect("accepted");
+    let accepted: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM notifications WHERE event = 'due_soon'")
+            .fetch_one(&mut notifier)
+            .await
+            .expect("accepted");
     assert_eq!(accepted, items, "every reminder reached the notifier once");
 
     let per_s = items as f64 / total.as_secs_f64();
     let baseline_per_s = items as f64 / baseline.as_secs_f64();
     let planned = planned.unwrap_or(total);
     println!("reminders: {items} due items, one scheduler instance");
-    println!("  planned in            {:>8.0} ms", planned.as_secs_f64() * 1e3);
-    println!("  all acknowledged in   {:>8.0} ms", total.as_secs_f64() * 1e3);
+    println!(
+        "  planned in            {:>8.0} ms",
+        planned.as_secs_f64() * 1e3
+    );
+    println!(
+        "  all acknowledged in   {:>8.0} ms",
+        total.as_secs_f64() * 1e3
+    );
     println!("  reminders_per_s       {per_s:>8.0}");
-    println!("  baseline_rows_per_s   {baseline_per_s:>8.0}  (one INSERT of {items} notification rows)");
+    println!(
+        "  baseline_rows_per_s   {baseline_per_s:>8.0}  (one INSERT of {items} notification rows)"
+    );
     println!("  reminders_ratio       {:>8.3}", per_s / baseline_per_s);
     let report = serde_json::json!({
         "reminders_items": items,

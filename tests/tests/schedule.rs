@@ -577,6 +577,19 @@ async fn reminders_and_escalations_reach_the_notifier_once_and_respect_quiet_hou
         finding_body("2023-07-20", "deadline"),
     )
     .await;
+    // Another village with five findings due a day later: digests.
+    let other = stack.user("fangdong", "village", OTHER_VILLAGE).await;
+    let other_ledger = stack.ledger(&other, &campaign, OTHER_VILLAGE).await;
+    for section in 0..5 {
+        add_finding(
+            &stack,
+            &other,
+            &other_ledger,
+            section,
+            finding_body("2023-07-21", "immediate"),
+        )
+        .await;
+    }
     caught_up(&stack).await;
 
     let expect = |steps: Vec<(&'static str, &'static str, bool)>| {
@@ -658,15 +671,40 @@ async fn reminders_and_escalations_reach_the_notifier_once_and_respect_quiet_hou
         .await
         .unwrap();
     assert_eq!(repeats, 0);
-    // Units that owe milestones heard of them too; a busy township got a digest.
-    let owed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM notifications WHERE event = 'milestone_owed' AND unit = $1",
+    // Units that owe a milestone heard of it too: the rectification ends
+    // 7/20; reminded 3 and 1 working days before, on the day, and told once
+    // the day after that it was missed.
+    let owed: Vec<(String, String)> = sqlx::query_as(
+        "SELECT variables->>'due_on', variables->>'workdays' FROM notifications
+          WHERE event = 'milestone_owed' AND unit = $1 ORDER BY occurred_at",
     )
     .bind(VILLAGE)
-    .fetch_one(&mut notifier)
+    .fetch_all(&mut notifier)
     .await
     .unwrap();
-    assert!(owed >= 1, "{owed}");
+    let owed: Vec<(&str, &str)> = owed.iter().map(|(d, w)| (d.as_str(), w.as_str())).collect();
+    assert_eq!(
+        owed,
+        vec![
+            ("2023-07-20", "3"),
+            ("2023-07-20", "1"),
+            ("2023-07-20", "0"),
+            ("2023-07-20", "-1")
+        ]
+    );
+    // The busy village heard of its many items in digests, not a flood.
+    let events: Vec<(String, i64, i32)> = sqlx::query_as(
+        "SELECT event, count(*), max(coalesce((variables->>'count')::int, 1))
+           FROM notifications WHERE unit = $1 GROUP BY event ORDER BY event",
+    )
+    .bind(OTHER_VILLAGE)
+    .fetch_all(&mut notifier)
+    .await
+    .unwrap();
+    let names: Vec<&str> = events.iter().map(|(e, ..)| e.as_str()).collect();
+    assert_eq!(names, vec!["digest", "milestone_owed"], "{events:?}");
+    // On 7/20: five findings due in a day, and the milestone due that day.
+    assert_eq!(events[0].2, 6, "{events:?}");
 
     // Submitted: no more reminders.
     deliver(&stack, &village, &finding, "已整改").await;
@@ -836,7 +874,14 @@ async fn schedulers_fire_each_reminder_once_even_when_one_dies_mid_batch() {
     let doomed = stack
         .scheduler_replica(
             "doomed",
-            &["--batch", "50", "--notifier-url", &format!("http://{hole}")],
+            &[
+                "--batch",
+                "50",
+                "--senders",
+                "1",
+                "--notifier-url",
+                &format!("http://{hole}"),
+            ],
         )
         .await;
     // 10:00 on the replicas' clock (they follow the one in their database).

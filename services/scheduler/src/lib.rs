@@ -57,6 +57,9 @@ pub struct Config {
     /// Reminders per request to the notifier.
     #[arg(long, env = "ZG_SCHEDULER_BATCH", default_value_t = 1_000)]
     pub batch: usize,
+    /// Batches an instance has in flight to the notifier at once.
+    #[arg(long, env = "ZG_SCHEDULER_SENDERS", default_value_t = 4)]
+    pub senders: usize,
     /// This instance's name in claims (default: host name and process id).
     #[arg(long, env = "ZG_SCHEDULER_INSTANCE")]
     pub instance: Option<String>,
@@ -91,6 +94,7 @@ pub async fn run(
         tick: Duration::from_millis(config.tick_ms.max(50)),
         lease: Duration::from_millis(config.lease_ms.max(100)),
         batch: config.batch.clamp(1, 10_000),
+        senders: config.senders.clamp(1, 64),
     };
     let mut loops = Vec::new();
     let served = zhenggai_common::grpc::run_service(

@@ -30,6 +30,9 @@ use crate::domain::rules::{Nudge, ReminderRules, nudges};
 use crate::error::{Result, SchedulerError};
 use crate::storage::{self, CampaignRow, NewReminder};
 
+/// A missed milestone is announced within this many working days after it.
+const MISSED_NOTICE_WITHIN: u32 = 3;
+
 /// How an instance plans and sends.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -39,6 +42,8 @@ pub struct Settings {
     pub lease: Duration,
     /// Reminders per request to the notifier.
     pub batch: usize,
+    /// Batches in flight at once.
+    pub senders: usize,
 }
 
 pub struct Reminders {
@@ -161,9 +166,14 @@ impl Reminders {
         // Milestones: the units that still owe one.
         let mut milestone_nudges = HashMap::new();
         for (id, due_on) in storage::dated_milestones(&mut tx, campaign.id).await? {
-            let earned = nudges(calendar, rules, today, due_on)?;
-            if let Some(nudge) = earned.first() {
-                milestone_nudges.insert(id, *nudge);
+            match nudges(calendar, rules, today, due_on)?.first() {
+                // A milestone missed long ago (a campaign started late, a
+                // date moved back) is shown by its tally, not announced.
+                Some(Nudge::Overdue(late)) if *late > MISSED_NOTICE_WITHIN => {}
+                Some(nudge) => {
+                    milestone_nudges.insert(id, *nudge);
+                }
+                None => {}
             }
         }
         let ids: Vec<Uuid> = milestone_nudges.keys().copied().collect();
@@ -227,9 +237,20 @@ impl Reminders {
         Ok(reminders.len())
     }
 
-    /// Sends every reminder nobody holds, a batch at a time; answers how
-    /// many the notifier acknowledged.
+    /// Sends every reminder nobody holds, a batch at a time over
+    /// `senders` concurrent streams; answers how many the notifier
+    /// acknowledged.
     pub async fn send(&self) -> Result<usize> {
+        let streams = (0..self.settings.senders.max(1)).map(|_| self.drain());
+        let mut sent = 0;
+        for outcome in futures::future::join_all(streams).await {
+            sent += outcome?;
+        }
+        Ok(sent)
+    }
+
+    /// One stream of claims, sends and acknowledgements, until nothing is left.
+    async fn drain(&self) -> Result<usize> {
         let mut sent = 0;
         loop {
             let batch = storage::claim_reminders(
