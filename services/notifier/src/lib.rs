@@ -1,22 +1,29 @@
-//! The notifier service: inbox, email and webhooks, with every delivery attempt recorded.
+//! The notifier service: it tells people. Requests to notify (from the
+//! scheduler's reminders and the ledger's review steps) are kept once per
+//! dedupe key in the transaction that accepts them; the inbox shows them at
+//! once, and workers deliver them to the unit's email, webhooks, 企业微信
+//! robots and SMS gateway, recording every attempt.
 //!
-//! This is the service's frame (configuration, database, migrations, health,
-//! reflection, metrics, identity checks, graceful shutdown); its capabilities
-//! arrive with their own issues. `main` only wires; [`run`] is what tests
-//! start on port 0.
+//! `main` only wires; [`run`] is what tests start on port 0.
+
+pub mod delivery;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod storage;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use sqlx::PgPool;
+use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tonic::{Request, Response, Status};
 use zhenggai_common::config::ServiceConfig;
 use zhenggai_proto::notifier::v1 as pb;
 
-pub const SERVICE_NAME: &str = "zhenggai.notifier.v1.NotifierService";
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub use grpc::SERVICE_NAME;
 
 /// The notifier's configuration, read once from the environment.
 #[derive(Debug, Clone, clap::Parser)]
@@ -29,144 +36,112 @@ pub struct Config {
     /// Address for gRPC (and /metrics, /healthz).
     #[arg(long, env = "ZG_NOTIFIER_ADDR", default_value = "0.0.0.0:50054")]
     pub listen: SocketAddr,
+    /// The mail server, e.g. smtp://host:25 or smtps://user:pass@host:465
+    /// (unset: email deliveries fail, visibly).
+    #[arg(long, env = "ZG_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of email.
+    #[arg(long, env = "ZG_SMTP_FROM", default_value = "整改台账 <zhenggai@localhost>")]
+    pub smtp_from: String,
+    /// How often idle workers look for due deliveries.
+    #[arg(long, env = "ZG_NOTIFIER_TICK_MS", default_value_t = 1_000)]
+    pub tick_ms: u64,
+    /// How long a claim on a delivery holds before another instance (or
+    /// this one after a restart) may try it again.
+    #[arg(long, env = "ZG_NOTIFIER_LEASE_MS", default_value_t = 30_000)]
+    pub lease_ms: u64,
+    /// Deliveries claimed at once, and sent at once.
+    #[arg(long, env = "ZG_NOTIFIER_BATCH", default_value_t = 200)]
+    pub batch: u32,
+    #[arg(long, env = "ZG_NOTIFIER_WORKERS", default_value_t = 32)]
+    pub workers: usize,
+    /// Attempts before a delivery is given up as failed.
+    #[arg(long, env = "ZG_NOTIFIER_MAX_ATTEMPTS", default_value_t = 6)]
+    pub max_attempts: u32,
+    /// The first retry's delay; each next one doubles (with jitter).
+    #[arg(long, env = "ZG_NOTIFIER_RETRY_BASE_MS", default_value_t = 5_000)]
+    pub retry_base_ms: u64,
+    /// Per channel, the most sends per second or minute to one target.
+    #[arg(
+        long,
+        env = "ZG_NOTIFIER_RATES",
+        default_value = "email=10/s,webhook=50/s,wecom=20/min,sms=10/s"
+    )]
+    pub rates: String,
+    /// This instance's name in claims (default: host name and process id).
+    #[arg(long, env = "ZG_NOTIFIER_INSTANCE")]
+    pub instance: Option<String>,
     #[command(flatten)]
     pub service: ServiceConfig,
 }
 
-struct NotifierApi {
-    pool: PgPool,
-}
-
-#[tonic::async_trait]
-impl pb::notifier_service_server::NotifierService for NotifierApi {
-    async fn describe(
-        &self,
-        request: Request<pb::DescribeRequest>,
-    ) -> Result<Response<pb::DescribeResponse>, Status> {
-        zhenggai_common::grpc::caller(&request)?;
-        let (service, version, schema_version) =
-            zhenggai_common::grpc::describe(SERVICE_NAME, &self.pool).await?;
-        Ok(Response::new(pb::DescribeResponse {
-            service,
-            version,
-            schema_version,
-        }))
-    }
-
-    async fn ingest_ledger_events(
-        &self,
-        request: Request<zhenggai_proto::ledger::v1::IngestLedgerEventsRequest>,
-    ) -> Result<Response<zhenggai_proto::ledger::v1::IngestLedgerEventsResponse>, Status> {
-        zhenggai_common::grpc::peer(&request)?;
-        let events = request.into_inner().events;
-        Ok(Response::new(
-            zhenggai_common::received::record(&self.pool, events).await?,
-        ))
-    }
-
-    async fn notify(
-        &self,
-        request: Request<pb::NotifyRequest>,
-    ) -> Result<Response<pb::NotifyResponse>, Status> {
-        let peer = zhenggai_common::grpc::peer(&request)?.service.clone();
-        let notifications = request.into_inner().notifications;
-        Ok(Response::new(
-            accept(&self.pool, &peer, notifications).await?,
-        ))
-    }
-}
-
-/// Stores the requests whose keys are new, in one statement; a key seen
-/// before (in this request or an earlier one) only counts a repeat.
-async fn accept(
-    pool: &PgPool,
-    peer: &str,
-    notifications: Vec<pb::Notification>,
-) -> Result<pb::NotifyResponse, Status> {
-    use zhenggai_common::ErrorCode;
-    let invalid = |i: usize, what: &str| {
-        ErrorCode::InvalidArgument.status(format!("notifications[{i}].{what} is not valid"))
-    };
-    let time = |text: &str| {
-        chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc))
-    };
-    let total = notifications.len() as u32;
-    let mut seen = std::collections::HashSet::new();
-    let (mut ids, mut keys, mut events, mut units) = (vec![], vec![], vec![], vec![]);
-    let (mut variables, mut quiet, mut occurred) = (vec![], vec![], vec![]);
-    for (i, n) in notifications.into_iter().enumerate() {
-        if n.dedupe_key.is_empty() || n.dedupe_key.len() > 200 {
-            return Err(invalid(i, "dedupe_key"));
-        }
-        if n.event.is_empty() || n.unit.is_empty() {
-            return Err(invalid(i, "event or unit"));
-        }
-        let vars = serde_json::from_str::<serde_json::Value>(&n.variables_json)
-            .ok()
-            .filter(serde_json::Value::is_object)
-            .ok_or_else(|| invalid(i, "variables_json"))?;
-        let quiet_until = match n.quiet_until.as_str() {
-            "" => None,
-            text => Some(time(text).map_err(|_| invalid(i, "quiet_until"))?),
-        };
-        let occurred_at = time(&n.occurred_at).map_err(|_| invalid(i, "occurred_at"))?;
-        if !seen.insert(n.dedupe_key.clone()) {
-            continue;
-        }
-        ids.push(uuid::Uuid::now_v7());
-        keys.push(n.dedupe_key);
-        events.push(n.event);
-        units.push(n.unit);
-        variables.push(vars);
-        quiet.push(quiet_until);
-        occurred.push(occurred_at);
-    }
-    let inserted: Vec<bool> = sqlx::query_scalar(
-        "INSERT INTO notifications (id, dedupe_key, event, unit, variables, quiet_until, occurred_at, requested_by)
-         SELECT *, $8 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
-                                  $6::timestamptz[], $7::timestamptz[])
-         ON CONFLICT (dedupe_key) DO UPDATE SET repeats = notifications.repeats + 1
-         RETURNING xmax = 0",
-    )
-    .bind(&ids)
-    .bind(&keys)
-    .bind(&events)
-    .bind(&units)
-    .bind(&variables)
-    .bind(&quiet)
-    .bind(&occurred)
-    .bind(peer)
-    .fetch_all(pool)
-    .await
-    .map_err(|error| {
-        let code = zhenggai_common::error::database_error(&error);
-        code.status(code.title())
-    })?;
-    let accepted = inserted.iter().filter(|new| **new).count() as u32;
-    Ok(pb::NotifyResponse {
-        accepted,
-        duplicates: total - accepted,
-    })
-}
-
-/// Connects to the database, migrates, and serves on `listener` until
-/// `shutdown` resolves; requests in flight finish first.
+/// Connects to the database, migrates, runs the ledger-event consumer and
+/// the delivery workers, and serves on `listener` until `shutdown`.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    zhenggai_common::grpc::run_service(
+    let spacing = delivery::parse_rates(&config.rates)
+        .map_err(anyhow::Error::msg)
+        .context("ZG_NOTIFIER_RATES")?;
+    let smtp = match &config.smtp_url {
+        Some(url) => Some(
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+                .context("ZG_SMTP_URL is not an smtp:// or smtps:// URL")?
+                .timeout(Some(Duration::from_secs(10)))
+                .build(),
+        ),
+        None => None,
+    };
+    let settings = delivery::Settings {
+        instance: config.instance.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "notifier".into());
+            format!("{host}-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())
+        }),
+        tick: Duration::from_millis(config.tick_ms.max(20)),
+        lease: Duration::from_millis(config.lease_ms.max(100)),
+        batch: i64::from(config.batch.clamp(1, 5_000)),
+        workers: config.workers.clamp(1, 256),
+        max_attempts: config.max_attempts.clamp(1, 50) as i32,
+        retry_base: Duration::from_millis(config.retry_base_ms.max(1)),
+        spacing,
+        smtp_from: config.smtp_from.clone(),
+    };
+    let mut loops = Vec::new();
+    let served = zhenggai_common::grpc::run_service(
         SERVICE_NAME,
         &config.service,
         "zhenggai_notifier",
-        &MIGRATOR,
+        &storage::MIGRATOR,
         listener,
         shutdown,
-        |pool, _clock| async move {
-            let api = pb::notifier_service_server::NotifierServiceServer::new(NotifierApi { pool });
-            Ok(tonic::service::Routes::new(api))
+        |pool, clock| {
+            let accepted = Arc::new(tokio::sync::Notify::new());
+            let arrived = Arc::new(tokio::sync::Notify::new());
+            let deliverer =
+                delivery::Deliverer::new(pool.clone(), clock, settings, smtp, accepted.clone())
+                    .map(Arc::new);
+            if let Ok(deliverer) = &deliverer {
+                loops.push(tokio::spawn(deliverer.clone().run()));
+                loops.push(tokio::spawn(events::run(pool.clone(), arrived.clone(), accepted.clone())));
+            }
+            async move {
+                deliverer?;
+                let api = grpc::NotifierApi {
+                    pool,
+                    accepted,
+                    arrived,
+                };
+                Ok(tonic::service::Routes::new(
+                    pb::notifier_service_server::NotifierServiceServer::new(api),
+                ))
+            }
         },
     )
-    .await
+    .await;
+    for task in loops {
+        task.abort();
+    }
+    served
 }

@@ -1,0 +1,4 @@
+//! The notifier's rules: no gRPC, HTTP or SQL here.
+
+pub mod channels;
+pub mod template;
