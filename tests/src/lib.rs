@@ -2,6 +2,8 @@
 //! port 0, each with its own fresh databases on the PostgreSQL server named by
 //! `DATABASE_URL`, and talks to them over real HTTP and gRPC.
 
+pub mod fakes;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -25,6 +27,10 @@ pub struct Stack {
     run: String,
     signer: zhenggai_common::identity::TokenSigner,
     stops: Vec<(&'static str, tokio::sync::oneshot::Sender<()>)>,
+    /// Each running service's task, to kill it.
+    running: Vec<(&'static str, tokio::task::AbortHandle)>,
+    /// The mail server the notifier sends to.
+    pub smtp: fakes::SmtpSink,
     /// Each service's name, arguments and address, to restart it.
     services: Vec<(&'static str, Vec<String>, SocketAddr)>,
 }
@@ -107,6 +113,32 @@ impl Stack {
             args
         };
 
+        let smtp = fakes::SmtpSink::start().await;
+        let mut notifier_args = grpc_args("notifier");
+        notifier_args.extend(
+            [
+                "--smtp-url".to_owned(),
+                format!("smtp://{}", smtp.address),
+                "--smtp-from".to_owned(),
+                "zhenggai@test.example".to_owned(),
+            ]
+            .into_iter()
+            .chain(
+                [
+                    ("--tick-ms", "100"),
+                    ("--lease-ms", "2000"),
+                    ("--retry-base-ms", "100"),
+                    ("--max-attempts", "4"),
+                    (
+                        "--rates",
+                        "email=10000/s,webhook=100000/s,wecom=100000/s,sms=100000/s",
+                    ),
+                ]
+                .map(|(flag, value)| [flag.to_owned(), value.to_owned()])
+                .into_iter()
+                .flatten(),
+            ),
+        );
         // Every address first: the services name each other.
         let (catalogue_l, catalogue) = listener().await;
         let (ledger_l, ledger) = listener().await;
@@ -152,7 +184,7 @@ impl Stack {
             ("catalogue", grpc_args("catalogue"), catalogue),
             ("ledger", ledger_args, ledger),
             ("scheduler", scheduler_args, scheduler),
-            ("notifier", grpc_args("notifier"), notifier),
+            ("notifier", notifier_args, notifier),
             ("gateway", gateway_args, http),
         ];
 
@@ -171,6 +203,8 @@ impl Stack {
             keys,
             run,
             stops: Vec::new(),
+            running: Vec::new(),
+            smtp,
             services,
         };
         for (name, listener) in [
@@ -223,7 +257,18 @@ impl Stack {
                 stop,
             )),
         };
+        self.running.push((name, handle.abort_handle()));
         spawn_service(handle);
+    }
+
+    /// Kills one service at once, as SIGKILL would: its tasks are dropped
+    /// wherever they stand, nothing finishes.
+    pub fn kill(&mut self, service: &str) {
+        self.stops.retain(|(name, _)| *name != service);
+        for (_, task) in self.running.iter().filter(|(name, _)| *name == service) {
+            task.abort();
+        }
+        self.running.retain(|(name, _)| *name != service);
     }
 
     /// Starts a stopped service again on its old address (its database and
@@ -278,6 +323,18 @@ impl Stack {
 
     /// A token for an office the gateway has no account for (a province's),
     /// signed with the stack's key: good for calling the services directly.
+    /// A back-end service's own token (as the scheduler calls the notifier).
+    pub fn peer_token(&self, service: &str) -> String {
+        zhenggai_common::identity::ServiceIdentity::from_files(
+            service,
+            &self.keys.join("service-private.pem"),
+            &self.keys.join("service-public.pem"),
+        )
+        .expect("the stack's service keys")
+        .token()
+        .expect("a service token")
+    }
+
     pub fn service_token(&self, username: &str, role: zhenggai_common::Role, unit: &str) -> String {
         let now = chrono::Utc::now().timestamp();
         self.sign(&zhenggai_common::identity::Claims {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::{ledger, schedule};
+use api::{ledger, notify, schedule};
 use axum::Router;
 use axum::routing::{get, patch, post};
 use tokio::net::TcpListener;
@@ -29,6 +29,7 @@ use zhenggai_common::{Role, UnitCode};
 use zhenggai_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use zhenggai_proto::clock::v1::clock_service_client::ClockServiceClient;
 use zhenggai_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use zhenggai_proto::notifier::v1::notifier_service_client::NotifierServiceClient;
 use zhenggai_proto::scheduler::v1::scheduler_service_client::SchedulerServiceClient;
 
 use crate::auth::PasswordPolicy;
@@ -174,6 +175,10 @@ impl AppState {
         LedgerServiceClient::new(self.ledger.clone())
             .max_decoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(zhenggai_common::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    pub fn notifier(&self) -> NotifierServiceClient<Channel> {
+        NotifierServiceClient::new(self.notifier.clone())
     }
 
     pub fn scheduler(&self) -> SchedulerServiceClient<Channel> {
@@ -366,6 +371,13 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/deadlines", get(schedule::list_deadlines))
         .route("/rechecks", get(schedule::list_rechecks))
         .route("/rechecks/{id}", post(schedule::record_recheck))
+        .route("/inbox", get(notify::inbox))
+        .route("/inbox/{id}/read", post(notify::mark_read))
+        .route(
+            "/units/{code}/channels",
+            get(notify::get_channels).put(notify::put_channels),
+        )
+        .route("/notifications/{id}/deliveries", get(notify::deliveries))
         .route(
             "/admin/clock",
             get(schedule::get_clock).put(schedule::set_clock),

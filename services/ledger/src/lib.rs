@@ -79,7 +79,8 @@ pub async fn run(
         scheduler: zhenggai_common::grpc::channel(&config.scheduler_url)?,
         notifier: zhenggai_common::grpc::channel(&config.notifier_url)?,
     };
-    let mut relay = None;
+    // Owned by this future: when it ends, or is dropped, the relay ends too.
+    let mut relay = tokio::task::JoinSet::new();
     let served = zhenggai_common::grpc::run_service(
         SERVICE_NAME,
         &config.service,
@@ -88,7 +89,7 @@ pub async fn run(
         listener,
         shutdown,
         |pool, clock| {
-            relay = Some(tokio::spawn(relay::run(pool.clone(), identity, peers)));
+            relay.spawn(relay::run(pool.clone(), identity, peers));
             async move {
                 let api = grpc::LedgerApi::new(pool, clock, catalogue, config.evidence_limit_bytes);
                 let server = LedgerServiceServer::new(api)
@@ -100,8 +101,6 @@ pub async fn run(
         },
     )
     .await;
-    if let Some(relay) = relay {
-        relay.abort();
-    }
+    relay.abort_all();
     served
 }

@@ -133,7 +133,11 @@ impl Deliverer {
         let key = format!(
             "{}:{}",
             delivery.channel,
-            delivery.target.get("url").or(delivery.target.get("address")).unwrap_or(&Value::Null)
+            delivery
+                .target
+                .get("url")
+                .or(delivery.target.get("address"))
+                .unwrap_or(&Value::Null)
         );
         self.pace(&delivery.channel, key).await;
         let started = Instant::now();
@@ -154,8 +158,14 @@ impl Deliverer {
                 }
             }
         };
-        if let Err(error) =
-            storage::record_attempt(&self.pool, &self.settings.instance, &delivery, &outcome, duration_ms).await
+        if let Err(error) = storage::record_attempt(
+            &self.pool,
+            &self.settings.instance,
+            &delivery,
+            &outcome,
+            duration_ms,
+        )
+        .await
         {
             // The lease ends and the delivery is tried again.
             tracing::warn!(delivery = %delivery.id, %error, "attempt not recorded");
@@ -212,7 +222,10 @@ impl Deliverer {
                     .http
                     .post(text("url"))
                     .header("content-type", "application/json")
-                    .header("x-zhenggai-notification", delivery.notification_id.to_string())
+                    .header(
+                        "x-zhenggai-notification",
+                        delivery.notification_id.to_string(),
+                    )
                     .header("x-zhenggai-delivery", delivery.id.to_string())
                     .header("x-zhenggai-signature", format!("sha256={signature}"))
                     .body(body);
@@ -222,13 +235,20 @@ impl Deliverer {
                 let request = self.http.post(text("url")).json(&wecom_body(&message));
                 let answer = self.post(request).await?;
                 // The robot answers 200 with its own error code.
-                match serde_json::from_slice::<Value>(&answer).ok().and_then(|v| v.get("errcode").and_then(Value::as_i64)) {
+                match serde_json::from_slice::<Value>(&answer)
+                    .ok()
+                    .and_then(|v| v.get("errcode").and_then(Value::as_i64))
+                {
                     Some(0) | None => Ok(()),
                     Some(code) => Err(format!("企业微信 errcode {code}")),
                 }
             }
             "sms" => {
-                let template = delivery.target.get("body_template").cloned().unwrap_or(Value::Null);
+                let template = delivery
+                    .target
+                    .get("body_template")
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 let body = fill_template(
                     &template,
                     &[
@@ -237,7 +257,9 @@ impl Deliverer {
                         ("text", &message.text),
                     ],
                 );
-                self.post(self.http.post(text("url")).json(&body)).await.map(|_| ())
+                self.post(self.http.post(text("url")).json(&body))
+                    .await
+                    .map(|_| ())
             }
             other => Err(format!("unknown channel {other}")),
         }
@@ -254,7 +276,10 @@ impl Deliverer {
             }
         })?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|_| "response broken off".to_owned())?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|_| "response broken off".to_owned())?;
         if status.is_success() {
             Ok(body.to_vec())
         } else {
@@ -279,10 +304,14 @@ impl Deliverer {
             .header(lettre::message::header::ContentType::TEXT_PLAIN)
             .body(message.text.clone())
             .map_err(|e| format!("message not built: {e}"))?;
-        smtp.send(email)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("SMTP: {}", e.status().map(|c| c.to_string()).unwrap_or_else(|| "failed".into())))
+        smtp.send(email).await.map(|_| ()).map_err(|e| {
+            format!(
+                "SMTP: {}",
+                e.status()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "failed".into())
+            )
+        })
     }
 }
 

@@ -15,9 +15,17 @@ use crate::storage::{self, Request};
 
 /// The notification a `finding.changed` event makes, if any.
 fn notification(id: Uuid, payload: &Value, occurred_at: DateTime<Utc>) -> Option<Request> {
-    let text = |field: &str| payload.get(field).and_then(Value::as_str).unwrap_or_default();
+    let text = |field: &str| {
+        payload
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
     let (event, unit) = match text("event") {
-        "submit" => ("awaiting_review", payload.get("awaiting")?.get("unit")?.as_str()?),
+        "submit" => (
+            "awaiting_review",
+            payload.get("awaiting")?.get("unit")?.as_str()?,
+        ),
         "reject" => ("rejected", text("unit")),
         "close" => ("closed", text("unit")),
         "reopen" => ("reopened", text("unit")),
@@ -60,10 +68,11 @@ pub async fn run(pool: PgPool, arrived: Arc<Notify>, delivered: Arc<Notify>) {
 
 async fn apply_batch(pool: &PgPool) -> crate::error::Result<usize> {
     let mut tx = pool.begin().await?;
-    let ours: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('zhenggai.notifier.events'))")
-            .fetch_one(&mut *tx)
-            .await?;
+    let ours: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtext('zhenggai.notifier.events'))",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if !ours {
         return Ok(0);
     }

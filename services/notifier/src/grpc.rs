@@ -59,7 +59,11 @@ fn visible_unit(caller: &Caller, text: &str) -> Result<UnitCode> {
         .ok_or_else(|| NotifierError::NotFound(format!("unit {text}")))
 }
 
-fn channels_message(unit: &str, channels: &Channels, stored: Option<(DateTime<Utc>, String)>) -> pb::Channels {
+fn channels_message(
+    unit: &str,
+    channels: &Channels,
+    stored: Option<(DateTime<Utc>, String)>,
+) -> pb::Channels {
     let shown = channels.masked();
     let (updated_at, updated_by) = stored.map(|(at, by)| (rfc3339(at), by)).unwrap_or_default();
     pb::Channels {
@@ -68,9 +72,16 @@ fn channels_message(unit: &str, channels: &Channels, stored: Option<(DateTime<Ut
         webhooks: shown
             .webhooks
             .into_iter()
-            .map(|w| pb::Webhook { url: w.url, secret: w.secret })
+            .map(|w| pb::Webhook {
+                url: w.url,
+                secret: w.secret,
+            })
             .collect(),
-        wecom: shown.wecom.into_iter().map(|w| pb::WecomRobot { url: w.url }).collect(),
+        wecom: shown
+            .wecom
+            .into_iter()
+            .map(|w| pb::WecomRobot { url: w.url })
+            .collect(),
         sms: shown
             .sms
             .into_iter()
@@ -91,11 +102,16 @@ impl NotifierApi {
         let time = |text: &str| DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc));
         let mut requests = Vec::with_capacity(request.notifications.len());
         for (i, n) in request.notifications.into_iter().enumerate() {
-            let invalid = |what: &str| NotifierError::invalid(format!("notifications[{i}].{what} is not valid"));
+            let invalid = |what: &str| {
+                NotifierError::invalid(format!("notifications[{i}].{what} is not valid"))
+            };
             if n.dedupe_key.is_empty() || n.dedupe_key.len() > 200 {
                 return Err(invalid("dedupe_key"));
             }
-            if n.event.is_empty() || n.event.len() > 40 || UnitCode::try_from(n.unit.as_str()).is_err() {
+            if n.event.is_empty()
+                || n.event.len() > 40
+                || UnitCode::try_from(n.unit.as_str()).is_err()
+            {
                 return Err(invalid("event or unit"));
             }
             let variables = serde_json::from_str::<serde_json::Value>(&n.variables_json)
@@ -127,7 +143,8 @@ impl NotifierApi {
 
     async fn put_channels(&self, caller: &Caller, request: pb::Channels) -> Result<pb::Channels> {
         let unit = visible_unit(caller, &request.unit)?;
-        let may = caller.role == Role::CityAdmin || (caller.unit == unit && caller.role != Role::Auditor);
+        let may =
+            caller.role == Role::CityAdmin || (caller.unit == unit && caller.role != Role::Auditor);
         if !may {
             return Err(NotifierError::PermissionDenied(
                 "only the city office or the unit itself sets how the unit is reached".into(),
@@ -148,13 +165,24 @@ impl NotifierApi {
             })
             .collect();
         let mut channels = Channels {
-            email: request.email.into_iter().map(|e| e.trim().to_owned()).collect(),
+            email: request
+                .email
+                .into_iter()
+                .map(|e| e.trim().to_owned())
+                .collect(),
             webhooks: request
                 .webhooks
                 .into_iter()
-                .map(|w| channels::Webhook { url: w.url, secret: w.secret })
+                .map(|w| channels::Webhook {
+                    url: w.url,
+                    secret: w.secret,
+                })
                 .collect(),
-            wecom: request.wecom.into_iter().map(|w| channels::WecomRobot { url: w.url }).collect(),
+            wecom: request
+                .wecom
+                .into_iter()
+                .map(|w| channels::WecomRobot { url: w.url })
+                .collect(),
             sms,
         };
         if let Some((stored, ..)) = storage::channels(&self.pool, unit.as_str()).await? {
@@ -169,7 +197,11 @@ impl NotifierApi {
         storage::put_channels(&self.pool, unit.as_str(), &channels, &caller.username).await?;
         tracing::info!(unit = %unit, by = caller.username, "channels set");
         let stored = storage::channels(&self.pool, unit.as_str()).await?;
-        Ok(channels_message(unit.as_str(), &channels, stored.map(|(_, at, by)| (at, by))))
+        Ok(channels_message(
+            unit.as_str(),
+            &channels,
+            stored.map(|(_, at, by)| (at, by)),
+        ))
     }
 }
 
@@ -205,7 +237,9 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
         request: Request<pb::NotifyRequest>,
     ) -> Result<Response<pb::NotifyResponse>, Status> {
         let peer = peer(&request)?.service.clone();
-        Ok(Response::new(self.notify(&peer, request.into_inner()).await?))
+        Ok(Response::new(
+            self.notify(&peer, request.into_inner()).await?,
+        ))
     }
 
     async fn list_inbox(
@@ -229,9 +263,16 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
         };
         let limit = page_limit(request.limit);
         let unit = caller.unit.as_str();
-        let rows = storage::inbox(&self.pool, unit, caller.user_id, request.unread_only, before, limit)
-            .await
-            .map_err(Status::from)?;
+        let rows = storage::inbox(
+            &self.pool,
+            unit,
+            caller.user_id,
+            request.unread_only,
+            before,
+            limit,
+        )
+        .await
+        .map_err(Status::from)?;
         let unread = storage::unread(&self.pool, unit, caller.user_id).await?;
         let mut response = paged(
             rows,
@@ -309,7 +350,11 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
                 channel: d.channel,
                 state: d.state.clone(),
                 attempts: d.attempts as u32,
-                next_attempt_at: if d.state == "pending" { rfc3339(d.next_attempt_at) } else { String::new() },
+                next_attempt_at: if d.state == "pending" {
+                    rfc3339(d.next_attempt_at)
+                } else {
+                    String::new()
+                },
                 last_error: d.last_error,
                 history: attempts
                     .iter()

@@ -41,7 +41,11 @@ pub struct Config {
     #[arg(long, env = "ZG_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// The sender of email.
-    #[arg(long, env = "ZG_SMTP_FROM", default_value = "整改台账 <zhenggai@localhost>")]
+    #[arg(
+        long,
+        env = "ZG_SMTP_FROM",
+        default_value = "整改台账 <zhenggai@localhost>"
+    )]
     pub smtp_from: String,
     /// How often idle workers look for due deliveries.
     #[arg(long, env = "ZG_NOTIFIER_TICK_MS", default_value_t = 1_000)]
@@ -97,7 +101,11 @@ pub async fn run(
     let settings = delivery::Settings {
         instance: config.instance.clone().unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "notifier".into());
-            format!("{host}-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())
+            format!(
+                "{host}-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            )
         }),
         tick: Duration::from_millis(config.tick_ms.max(20)),
         lease: Duration::from_millis(config.lease_ms.max(100)),
@@ -108,7 +116,9 @@ pub async fn run(
         spacing,
         smtp_from: config.smtp_from.clone(),
     };
-    let mut loops = Vec::new();
+    // Owned by this future: when it ends, or is dropped (a killed task in
+    // tests), the loops end with it.
+    let mut loops = tokio::task::JoinSet::new();
     let served = zhenggai_common::grpc::run_service(
         SERVICE_NAME,
         &config.service,
@@ -123,8 +133,8 @@ pub async fn run(
                 delivery::Deliverer::new(pool.clone(), clock, settings, smtp, accepted.clone())
                     .map(Arc::new);
             if let Ok(deliverer) = &deliverer {
-                loops.push(tokio::spawn(deliverer.clone().run()));
-                loops.push(tokio::spawn(events::run(pool.clone(), arrived.clone(), accepted.clone())));
+                loops.spawn(deliverer.clone().run());
+                loops.spawn(events::run(pool.clone(), arrived.clone(), accepted.clone()));
             }
             async move {
                 deliverer?;
@@ -140,8 +150,6 @@ pub async fn run(
         },
     )
     .await;
-    for task in loops {
-        task.abort();
-    }
+    loops.abort_all();
     served
 }

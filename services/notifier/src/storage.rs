@@ -23,7 +23,11 @@ pub struct Request {
 /// Keeps the requests whose keys are new, each with one delivery per
 /// channel target its unit has now; a key seen before only counts a
 /// repeat. Answers how many were new.
-pub async fn accept(tx: &mut PgConnection, requested_by: &str, requests: Vec<Request>) -> Result<u32> {
+pub async fn accept(
+    tx: &mut PgConnection,
+    requested_by: &str,
+    requests: Vec<Request>,
+) -> Result<u32> {
     let mut seen = std::collections::HashSet::new();
     let requests: Vec<Request> = requests
         .into_iter()
@@ -181,13 +185,15 @@ pub async fn inbox_item(pool: &PgPool, id: Uuid, user: Uuid) -> Result<Option<In
 pub type StoredChannels = (Channels, DateTime<Utc>, String);
 
 pub async fn channels(pool: &PgPool, unit: &str) -> Result<Option<StoredChannels>> {
-    Ok(sqlx::query_as::<_, (sqlx::types::Json<Channels>, DateTime<Utc>, String)>(
-        "SELECT config, updated_at, updated_by FROM channels WHERE unit = $1",
+    Ok(
+        sqlx::query_as::<_, (sqlx::types::Json<Channels>, DateTime<Utc>, String)>(
+            "SELECT config, updated_at, updated_by FROM channels WHERE unit = $1",
+        )
+        .bind(unit)
+        .fetch_optional(pool)
+        .await?
+        .map(|(config, at, by)| (config.0, at, by)),
     )
-    .bind(unit)
-    .fetch_optional(pool)
-    .await?
-    .map(|(config, at, by)| (config.0, at, by)))
 }
 
 pub async fn put_channels(pool: &PgPool, unit: &str, channels: &Channels, by: &str) -> Result<()> {
@@ -225,13 +231,18 @@ pub struct AttemptRow {
 }
 
 pub async fn notification_unit(pool: &PgPool, id: Uuid) -> Result<Option<(String, String)>> {
-    Ok(sqlx::query_as("SELECT event, unit FROM notifications WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT event, unit FROM notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
-pub async fn deliveries(pool: &PgPool, notification: Uuid) -> Result<(Vec<DeliveryRow>, Vec<AttemptRow>)> {
+pub async fn deliveries(
+    pool: &PgPool,
+    notification: Uuid,
+) -> Result<(Vec<DeliveryRow>, Vec<AttemptRow>)> {
     let deliveries = sqlx::query_as::<_, DeliveryRow>(
         "SELECT id, channel, target, state, attempts, next_attempt_at, last_error
            FROM deliveries WHERE notification_id = $1 ORDER BY channel, id",
@@ -339,7 +350,11 @@ pub async fn record_attempt(
         )
         .bind(delivery.id)
         .bind(delivery.attempts)
-        .bind(if matches!(outcome, Outcome::Delivered) { "delivered" } else { "failed" })
+        .bind(if matches!(outcome, Outcome::Delivered) {
+            "delivered"
+        } else {
+            "failed"
+        })
         .bind(error)
         .bind(duration_ms)
         .execute(&mut *tx)

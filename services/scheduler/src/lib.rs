@@ -96,7 +96,9 @@ pub async fn run(
         batch: config.batch.clamp(1, 10_000),
         senders: config.senders.clamp(1, 64),
     };
-    let mut loops = Vec::new();
+    // Owned by this future: when it ends, or is dropped (a killed task in
+    // tests), the loops end with it.
+    let mut loops = tokio::task::JoinSet::new();
     let served = zhenggai_common::grpc::run_service(
         SERVICE_NAME,
         &config.service,
@@ -120,8 +122,8 @@ pub async fn run(
                 settings,
                 wake: wake.clone(),
             };
-            loops.push(tokio::spawn(consumer.run()));
-            loops.push(tokio::spawn(reminders.run()));
+            loops.spawn(consumer.run());
+            loops.spawn(reminders.run());
             async move {
                 storage::seed_calendar(&pool).await?;
                 let api = grpc::SchedulerApi {
@@ -138,8 +140,6 @@ pub async fn run(
         },
     )
     .await;
-    for task in loops {
-        task.abort();
-    }
+    loops.abort_all();
     served
 }

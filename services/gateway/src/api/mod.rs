@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod catalogue;
 pub mod ledger;
+pub mod notify;
 pub mod schedule;
 
 use axum::extract::rejection::JsonRejection;

@@ -63,7 +63,9 @@ impl Channels {
                 && !parts[0].is_empty()
                 && parts[1].contains('.')
                 && address.len() <= 254
-                && !address.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ',');
+                && !address.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ','
+                });
             if !ok {
                 faults.push(format!("email[{i}]: {address:?} is not an email address"));
             }
@@ -80,19 +82,26 @@ impl Channels {
         for (i, sms) in self.sms.iter().enumerate() {
             faults.extend(url_fault(&format!("sms[{i}].url"), &sms.url));
             if !sms.body_template.is_object() || !sms.body_template.to_string().contains("{text}") {
-                faults.push(format!("sms[{i}].body_template: a JSON object with {{text}} in a string"));
+                faults.push(format!(
+                    "sms[{i}].body_template: a JSON object with {{text}} in a string"
+                ));
             }
             if sms.phones.is_empty() || sms.phones.len() > 50 {
                 faults.push(format!("sms[{i}].phones: 1 to 50 numbers"));
             }
             for (j, phone) in sms.phones.iter().enumerate() {
                 let digits = phone.trim_start_matches('+');
-                if !(5..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                if !(5..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit())
+                {
                     faults.push(format!("sms[{i}].phones[{j}]: not a phone number"));
                 }
             }
         }
-        if faults.is_empty() { Ok(()) } else { Err(faults) }
+        if faults.is_empty() {
+            Ok(())
+        } else {
+            Err(faults)
+        }
     }
 
     /// A secret sent back masked (as it was shown) keeps the one stored
@@ -126,7 +135,10 @@ impl Channels {
             targets.push(("email", serde_json::json!({ "address": address })));
         }
         for hook in &self.webhooks {
-            targets.push(("webhook", serde_json::json!({ "url": hook.url, "secret": hook.secret })));
+            targets.push((
+                "webhook",
+                serde_json::json!({ "url": hook.url, "secret": hook.secret }),
+            ));
         }
         for robot in &self.wecom {
             targets.push(("wecom", serde_json::json!({ "url": robot.url })));
@@ -154,13 +166,25 @@ pub fn mask_phone(phone: &str) -> String {
     chars
         .iter()
         .enumerate()
-        .map(|(i, c)| if i < keep_start || i >= chars.len() - keep_end { *c } else { '*' })
+        .map(|(i, c)| {
+            if i < keep_start || i >= chars.len() - keep_end {
+                *c
+            } else {
+                '*'
+            }
+        })
         .collect()
 }
 
 /// A delivery's target as users see it.
 pub fn shown_target(channel: &str, target: &Value) -> String {
-    let text = |field: &str| target.get(field).and_then(Value::as_str).unwrap_or("").to_owned();
+    let text = |field: &str| {
+        target
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     match channel {
         "email" => text("address"),
         "sms" => mask_phone(&text("phone")),
@@ -181,8 +205,13 @@ mod tests {
     fn faults_are_listed_and_secrets_never_shown() {
         let channels = Channels {
             email: vec!["office@yuzhou.gov.cn".into(), "bad\r\nBcc: x@y.z".into()],
-            webhooks: vec![Webhook { url: "ftp://x".into(), secret: "short".into() }],
-            wecom: vec![WecomRobot { url: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k".into() }],
+            webhooks: vec![Webhook {
+                url: "ftp://x".into(),
+                secret: "short".into(),
+            }],
+            wecom: vec![WecomRobot {
+                url: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k".into(),
+            }],
             sms: vec![SmsGateway {
                 url: "https://sms.example/send".into(),
                 body_template: json!({ "to": "{phone}" }),
@@ -192,7 +221,10 @@ mod tests {
         let faults = channels.validate().unwrap_err();
         assert_eq!(faults.len(), 5, "{faults:?}");
         let good = Channels {
-            webhooks: vec![Webhook { url: "https://hook.example/x".into(), secret: "0123456789abcdef".into() }],
+            webhooks: vec![Webhook {
+                url: "https://hook.example/x".into(),
+                secret: "0123456789abcdef".into(),
+            }],
             sms: vec![SmsGateway {
                 url: "https://sms.example/send".into(),
                 body_template: json!({ "to": "{phone}", "content": "{text}" }),

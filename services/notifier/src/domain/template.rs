@@ -60,7 +60,11 @@ fn workdays(vars: &Value) -> i64 {
 /// The title and text of `event` with `vars`.
 pub fn render(event: &str, vars: &Value) -> Message {
     let unit = var(vars, "unit_name");
-    let unit = if unit.is_empty() { var(vars, "unit") } else { unit };
+    let unit = if unit.is_empty() {
+        var(vars, "unit")
+    } else {
+        unit
+    };
     let due = var(vars, "due_on");
     let kind = kind_label(&var(vars, "kind"));
     let (title, text) = match event {
@@ -74,7 +78,10 @@ pub fn render(event: &str, vars: &Value) -> Message {
         ),
         "due_today" => (
             "【到期提醒】",
-            format!("{unit}：{}（{kind}）今日到期（{due}），请按时完成并提交整改结果。", what(vars)),
+            format!(
+                "{unit}：{}（{kind}）今日到期（{due}），请按时完成并提交整改结果。",
+                what(vars)
+            ),
         ),
         "overdue" => (
             "【逾期提醒】",
@@ -98,7 +105,10 @@ pub fn render(event: &str, vars: &Value) -> Message {
         ),
         "rejected" => (
             "【退回整改】",
-            format!("{unit}：{}的整改结果未通过审核，已退回，请继续整改。", what(vars)),
+            format!(
+                "{unit}：{}的整改结果未通过审核，已退回，请继续整改。",
+                what(vars)
+            ),
         ),
         "closed" => ("【已销号】", format!("{unit}：{}已销号。", what(vars))),
         "reopened" => (
@@ -108,7 +118,9 @@ pub fn render(event: &str, vars: &Value) -> Message {
         "milestone_owed" => {
             let title = var(vars, "title");
             let text = match workdays(vars) {
-                n if n > 0 => format!("{unit}：时间节点「{title}」将于{due}到期，还有{n}个工作日，尚未完成。"),
+                n if n > 0 => {
+                    format!("{unit}：时间节点「{title}」将于{due}到期，还有{n}个工作日，尚未完成。")
+                }
                 0 => format!("{unit}：时间节点「{title}」今日到期（{due}），尚未完成。"),
                 _ => format!("{unit}：时间节点「{title}」已于{due}到期，尚未完成，请尽快补报。"),
             };
@@ -123,7 +135,11 @@ pub fn render(event: &str, vars: &Value) -> Message {
             ),
         ),
         "digest" => {
-            let items = vars.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = vars
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let mut text = format!("今日共有{}项整改提醒：", items.len());
             for item in &items {
                 let event = item.get("event").and_then(Value::as_str).unwrap_or("");
@@ -178,7 +194,9 @@ pub fn fill_template(template: &Value, fields: &[(&str, &str)]) -> Value {
             }
             Value::String(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| fill_template(v, fields)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| fill_template(v, fields)).collect())
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| (k.clone(), fill_template(v, fields)))
@@ -206,16 +224,29 @@ mod tests {
             "土门口村委会：「巩固脱贫成果整改」第4项问题第1条整改（限期整改）已逾期3个工作日（整改时限2023-07-20），请立即整改。"
         );
         for event in [
-            "due_soon", "due_today", "escalated", "awaiting_review", "rejected", "closed",
-            "reopened", "milestone_owed", "recheck_due",
+            "due_soon",
+            "due_today",
+            "escalated",
+            "awaiting_review",
+            "rejected",
+            "closed",
+            "reopened",
+            "milestone_owed",
+            "recheck_due",
         ] {
             let m = render(event, &vars);
-            assert!(m.title.starts_with('【') && m.text.contains("土门口村委会"), "{event}: {m:?}");
+            assert!(
+                m.title.starts_with('【') && m.text.contains("土门口村委会"),
+                "{event}: {m:?}"
+            );
         }
-        let digest = render("digest", &json!({ "items": [
-            { "event": "due_soon", "unit_name": "甲村", "workdays": 3, "due_on": "2023-07-20" },
-            { "event": "overdue", "unit_name": "甲村", "workdays": -1, "due_on": "2023-07-14" },
-        ]}));
+        let digest = render(
+            "digest",
+            &json!({ "items": [
+                { "event": "due_soon", "unit_name": "甲村", "workdays": 3, "due_on": "2023-07-20" },
+                { "event": "overdue", "unit_name": "甲村", "workdays": -1, "due_on": "2023-07-14" },
+            ]}),
+        );
         assert_eq!(digest.text.lines().count(), 3, "{}", digest.text);
     }
 
@@ -225,10 +256,17 @@ mod tests {
         let m = render("closed", &vars);
         let body = wecom_body(&m);
         let content = body["markdown"]["content"].as_str().unwrap();
-        assert!(content.contains("\\*\\*坏\\*\\*\\[点我\\]\\(http://evil\\)\\<script\\>"), "{content}");
+        assert!(
+            content.contains("\\*\\*坏\\*\\*\\[点我\\]\\(http://evil\\)\\<script\\>"),
+            "{content}"
+        );
         let sms = fill_template(
             &json!({ "to": "{phone}", "content": "{title}{text}" }),
-            &[("phone", "138\",\"x\":\"y"), ("text", "a\"}"), ("title", "t")],
+            &[
+                ("phone", "138\",\"x\":\"y"),
+                ("text", "a\"}"),
+                ("title", "t"),
+            ],
         );
         assert_eq!(sms.as_object().unwrap().len(), 2);
         assert_eq!(sms["to"], "138\",\"x\":\"y");
