@@ -49,6 +49,8 @@ fn spawn_service(handle: tokio::task::JoinHandle<anyhow::Result<()>>) {
         match handle.await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => eprintln!("service failed: {error:#}"),
+            // Killed by the test.
+            Err(error) if error.is_cancelled() => {}
             Err(error) => eprintln!("service panicked: {error}"),
         }
     });

@@ -2,7 +2,7 @@
 //!
 //! Workers claim due deliveries from PostgreSQL (`FOR UPDATE SKIP LOCKED`,
 //! under a lease), send them with at most `workers` in flight, and record
-//! every attempt. A failed attempt is retried with exponential backoff and
+//! every attempt (a batch's attempts in one transaction). A failed attempt is retried with exponential backoff and
 //! jitter until `max_attempts`, then the delivery is failed, where
 //! `GET /api/v1/notifications/{id}/deliveries` shows it. A notifier killed
 //! mid-delivery repeats at most the attempts it had in flight: their leases
@@ -120,16 +120,26 @@ impl Deliverer {
         )
         .await?;
         let count = claimed.len();
-        futures::stream::iter(claimed)
-            .for_each_concurrent(self.settings.workers, |delivery| {
+        let results: Vec<(Claimed, Outcome, i32)> = futures::stream::iter(claimed)
+            .map(|delivery| {
                 let this = self.clone();
                 async move { this.deliver(delivery).await }
             })
+            .buffer_unordered(self.settings.workers)
+            .collect()
             .await;
+        // One transaction for the batch: a notifier killed before it
+        // commits sends this batch again, and no more.
+        if let Err(error) =
+            storage::record_attempts(&self.pool, &self.settings.instance, &results).await
+        {
+            // The leases end and the deliveries are tried again.
+            tracing::warn!(%error, deliveries = count, "attempts not recorded");
+        }
         Ok(count)
     }
 
-    async fn deliver(&self, delivery: Claimed) {
+    async fn deliver(&self, delivery: Claimed) -> (Claimed, Outcome, i32) {
         let key = format!(
             "{}:{}",
             delivery.channel,
@@ -158,18 +168,7 @@ impl Deliverer {
                 }
             }
         };
-        if let Err(error) = storage::record_attempt(
-            &self.pool,
-            &self.settings.instance,
-            &delivery,
-            &outcome,
-            duration_ms,
-        )
-        .await
-        {
-            // The lease ends and the delivery is tried again.
-            tracing::warn!(delivery = %delivery.id, %error, "attempt not recorded");
-        }
+        (delivery, outcome, duration_ms)
     }
 
     /// base · 2^(attempt−1), at most an hour, with up to 25% jitter.

@@ -316,50 +316,65 @@ pub enum Outcome {
     Failed(String),
 }
 
-pub async fn record_attempt(
+/// Records a batch of attempts in one transaction: each delivery's state,
+/// and its attempt, where the lease is still ours.
+pub async fn record_attempts(
     pool: &PgPool,
     instance: &str,
-    delivery: &Claimed,
-    outcome: &Outcome,
-    duration_ms: i32,
+    results: &[(Claimed, Outcome, i32)],
 ) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    let (state, error, delay_ms) = match outcome {
-        Outcome::Delivered => ("delivered", "", 0.0),
-        Outcome::Retry(delay, error) => ("pending", error.as_str(), delay.as_millis() as f64),
-        Outcome::Failed(error) => ("failed", error.as_str(), 0.0),
-    };
-    let ours = sqlx::query(
-        "UPDATE deliveries SET state = $3, last_error = $4, lease_until = NULL,
-                next_attempt_at = now() + $5 * interval '1 millisecond',
-                delivered_at = CASE WHEN $3 = 'delivered' THEN now() END
-          WHERE id = $1 AND claimed_by = $2",
-    )
-    .bind(delivery.id)
-    .bind(instance)
-    .bind(state)
-    .bind(error)
-    .bind(delay_ms)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if ours == 1 {
-        sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, outcome, error, duration_ms)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(delivery.id)
-        .bind(delivery.attempts)
-        .bind(if matches!(outcome, Outcome::Delivered) {
-            "delivered"
-        } else {
-            "failed"
-        })
-        .bind(error)
-        .bind(duration_ms)
-        .execute(&mut *tx)
-        .await?;
+    let mut ids = Vec::with_capacity(results.len());
+    let mut attempts = Vec::with_capacity(results.len());
+    let mut states = Vec::with_capacity(results.len());
+    let mut errors = Vec::with_capacity(results.len());
+    let mut delays = Vec::with_capacity(results.len());
+    let mut durations = Vec::with_capacity(results.len());
+    for (delivery, outcome, duration_ms) in results {
+        let (state, error, delay_ms) = match outcome {
+            Outcome::Delivered => ("delivered", "", 0.0),
+            Outcome::Retry(delay, error) => ("pending", error.as_str(), delay.as_millis() as f64),
+            Outcome::Failed(error) => ("failed", error.as_str(), 0.0),
+        };
+        ids.push(delivery.id);
+        attempts.push(delivery.attempts);
+        states.push(state);
+        errors.push(error);
+        delays.push(delay_ms);
+        durations.push(*duration_ms);
     }
+    let mut tx = pool.begin().await?;
+    let ours: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE deliveries d
+            SET state = t.state, last_error = t.error, lease_until = NULL,
+                next_attempt_at = now() + t.delay * interval '1 millisecond',
+                delivered_at = CASE WHEN t.state = 'delivered' THEN now() END
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::float8[]) AS t(id, state, error, delay)
+          WHERE d.id = t.id AND d.claimed_by = $5
+      RETURNING d.id",
+    )
+    .bind(&ids)
+    .bind(&states)
+    .bind(&errors)
+    .bind(&delays)
+    .bind(instance)
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, attempt, outcome, error, duration_ms)
+         SELECT id, attempt, CASE WHEN state = 'delivered' THEN 'delivered' ELSE 'failed' END, error, duration
+           FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[])
+             AS t(id, attempt, state, error, duration)
+          WHERE id = ANY($6)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&states)
+    .bind(&errors)
+    .bind(&durations)
+    .bind(&ours)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
