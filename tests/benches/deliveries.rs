@@ -28,7 +28,10 @@ fn rss_kb(field: &str) -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20_000);
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(20_000);
     let stack = Stack::start().await;
     let admin = stack.admin().await;
     let receiver = Receiver::start().await;
@@ -42,7 +45,12 @@ async fn main() {
         let url = url.clone();
         async move {
             for i in (w..n).step_by(32) {
-                client.post(&url).json(&json!({ "i": i })).send().await.expect("post");
+                client
+                    .post(&url)
+                    .json(&json!({ "i": i }))
+                    .send()
+                    .await
+                    .expect("post");
             }
         }
     }))
@@ -58,9 +66,12 @@ async fn main() {
         .await;
     assert_eq!(status, 200, "{body}");
     let idle_kb = rss_kb("VmRSS:");
-    let mut client = pb::notifier_service_client::NotifierServiceClient::connect(format!("http://{}", stack.notifier))
-        .await
-        .expect("notifier");
+    let mut client = pb::notifier_service_client::NotifierServiceClient::connect(format!(
+        "http://{}",
+        stack.notifier
+    ))
+    .await
+    .expect("notifier");
     let started = Instant::now();
     for chunk in 0..n.div_ceil(1_000) {
         let notifications = (chunk * 1_000..((chunk + 1) * 1_000).min(n))
@@ -73,36 +84,61 @@ async fn main() {
                 occurred_at: "2023-07-21T09:00:00+08:00".into(),
             })
             .collect();
-        let request = zhenggai_common::grpc::outgoing(pb::NotifyRequest { notifications }, &stack.peer_token("scheduler"));
+        let request = zhenggai_common::grpc::outgoing(
+            pb::NotifyRequest { notifications },
+            &stack.peer_token("scheduler"),
+        );
         client.notify(request).await.expect("notify");
     }
     let accepted = started.elapsed();
     let mut db = stack.database("notifier").await;
     loop {
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state <> 'delivered'")
-            .fetch_one(&mut db)
-            .await
-            .expect("progress");
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state <> 'delivered'")
+                .fetch_one(&mut db)
+                .await
+                .expect("progress");
         if pending == 0 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(900), "{pending} deliveries left after 15 min");
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "{pending} deliveries left after 15 min"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let total = started.elapsed();
-    let delivered = receiver.received().iter().filter(|r| r.path == "/hook").count();
+    let delivered = receiver
+        .received()
+        .iter()
+        .filter(|r| r.path == "/hook")
+        .count();
     assert!(delivered >= n, "{delivered} of {n} arrived");
     let per_s = n as f64 / total.as_secs_f64();
     let baseline_per_s = n as f64 / baseline.as_secs_f64();
     let peak_kb = rss_kb("VmHWM:");
     println!("deliveries: {n} notifications to one webhook on loopback");
-    println!("  accepted in           {:>8.0} ms", accepted.as_secs_f64() * 1e3);
-    println!("  all delivered in      {:>8.0} ms", total.as_secs_f64() * 1e3);
+    println!(
+        "  accepted in           {:>8.0} ms",
+        accepted.as_secs_f64() * 1e3
+    );
+    println!(
+        "  all delivered in      {:>8.0} ms",
+        total.as_secs_f64() * 1e3
+    );
     println!("  deliveries_per_s      {per_s:>8.0}");
-    println!("  baseline_posts_per_s  {baseline_per_s:>8.0}  (32 plain HTTP clients to the same receiver)");
+    println!(
+        "  baseline_posts_per_s  {baseline_per_s:>8.0}  (32 plain HTTP clients to the same receiver)"
+    );
     println!("  deliveries_ratio      {:>8.3}", per_s / baseline_per_s);
-    println!("  process rss idle      {:>8.1} MB (every service, the receiver, the bench)", idle_kb as f64 / 1024.0);
-    println!("  process rss peak      {:>8.1} MB", peak_kb as f64 / 1024.0);
+    println!(
+        "  process rss idle      {:>8.1} MB (every service, the receiver, the bench)",
+        idle_kb as f64 / 1024.0
+    );
+    println!(
+        "  process rss peak      {:>8.1} MB",
+        peak_kb as f64 / 1024.0
+    );
     let report = json!({
         "deliveries": n, "deliveries_total_ms": total.as_millis() as u64,
         "deliveries_per_s": per_s.round(), "deliveries_baseline_per_s": baseline_per_s.round(),

@@ -89,7 +89,7 @@ pub async fn run(
     let spacing = delivery::parse_rates(&config.rates)
         .map_err(anyhow::Error::msg)
         .context("ZG_NOTIFIER_RATES")?;
-    let smtp = match &config.smtp_url {
+    let smtp = match config.smtp_url.as_deref().filter(|url| !url.is_empty()) {
         Some(url) => Some(
             lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
                 .context("ZG_SMTP_URL is not an smtp:// or smtps:// URL")?
