@@ -537,13 +537,14 @@ async fn the_lights_move_with_the_drill_clock() {
     assert_eq!(status, 400, "{problem}");
 }
 
-/// The notifications the notifier holds for one finding: (event, unit,
+/// The reminders the notifier holds for one finding: (event, unit,
 /// quiet_until set, repeats), oldest first.
 async fn notified(stack: &Stack, finding: &Value) -> Vec<(String, String, bool, i32)> {
     let mut db = stack.database("notifier").await;
     sqlx::query(
         "SELECT event, unit, quiet_until IS NOT NULL AS quiet, repeats FROM notifications
-          WHERE variables->>'finding_id' = $1 ORDER BY occurred_at, event, unit",
+          WHERE variables->>'finding_id' = $1 AND dedupe_key LIKE 'reminder:%'
+          ORDER BY occurred_at, event, unit",
     )
     .bind(finding["id"].as_str().unwrap())
     .fetch_all(&mut db)
