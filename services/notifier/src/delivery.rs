@@ -63,6 +63,41 @@ pub fn parse_rates(text: &str) -> Result<HashMap<String, Duration>, String> {
     Ok(spacing)
 }
 
+/// Spaces the sends to each channel target by its channel's rate.
+pub struct Pacer {
+    spacing: HashMap<String, Duration>,
+    /// When each target may be sent to next.
+    next: Mutex<HashMap<String, tokio::time::Instant>>,
+}
+
+impl Pacer {
+    pub fn new(spacing: HashMap<String, Duration>) -> Self {
+        Self {
+            spacing,
+            next: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for the target's next slot under its channel's rate.
+    pub async fn wait(&self, channel: &str, target: String) {
+        let Some(spacing) = self.spacing.get(channel).copied() else {
+            return;
+        };
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let slot = next
+                .get(&target)
+                .copied()
+                .filter(|t| *t > now)
+                .unwrap_or(now);
+            next.insert(target, slot + spacing);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
 pub struct Deliverer {
     pub pool: PgPool,
     pub clock: Clock,
@@ -71,8 +106,7 @@ pub struct Deliverer {
     pub smtp: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
     /// Rung when notifications are accepted.
     pub wake: Arc<Notify>,
-    /// When each channel target may be sent to next.
-    pace: Mutex<HashMap<String, Instant>>,
+    pacer: Pacer,
 }
 
 impl Deliverer {
@@ -87,6 +121,7 @@ impl Deliverer {
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
             .build()?;
+        let settings_spacing = settings.spacing.clone();
         Ok(Self {
             pool,
             clock,
@@ -94,7 +129,7 @@ impl Deliverer {
             http,
             smtp,
             wake,
-            pace: Mutex::new(HashMap::new()),
+            pacer: Pacer::new(settings_spacing),
         })
     }
 
@@ -149,7 +184,7 @@ impl Deliverer {
                 .or(delivery.target.get("address"))
                 .unwrap_or(&Value::Null)
         );
-        self.pace(&delivery.channel, key).await;
+        self.pacer.wait(&delivery.channel, key).await;
         let started = Instant::now();
         let result = self.send(&delivery).await;
         let duration_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
@@ -176,21 +211,6 @@ impl Deliverer {
         let exp = self.settings.retry_base.as_secs_f64() * 2f64.powi((attempt - 1).clamp(0, 20));
         let jitter = 1.0 + rand::random::<f64>() * 0.25;
         Duration::from_secs_f64((exp * jitter).min(3_600.0))
-    }
-
-    /// Waits for the target's next slot under its channel's rate.
-    async fn pace(&self, channel: &str, key: String) {
-        let Some(spacing) = self.settings.spacing.get(channel).copied() else {
-            return;
-        };
-        let slot = {
-            let mut pace = self.pace.lock().await;
-            let now = Instant::now();
-            let slot = pace.get(&key).copied().filter(|t| *t > now).unwrap_or(now);
-            pace.insert(key, slot + spacing);
-            slot
-        };
-        tokio::time::sleep_until(slot.into()).await;
     }
 
     async fn send(&self, delivery: &Claimed) -> Result<(), String> {
@@ -344,6 +364,23 @@ mod tests {
         assert_eq!(spacing["email"], Duration::from_millis(100));
         assert_eq!(spacing["wecom"], Duration::from_secs(3));
         assert!(parse_rates("sms=fast").is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_target_is_paced_by_its_channel_rate() {
+        let pacer = Pacer::new(parse_rates("wecom=20/min,webhook=10/s").unwrap());
+        let started = tokio::time::Instant::now();
+        for _ in 0..4 {
+            pacer.wait("wecom", "robot-a".into()).await;
+        }
+        // Four sends to one robot at 20 a minute: three gaps of 3 s.
+        assert_eq!(started.elapsed(), Duration::from_secs(9));
+        // Another robot has its own pace; a channel without a rate waits not.
+        let other = tokio::time::Instant::now();
+        pacer.wait("wecom", "robot-b".into()).await;
+        pacer.wait("email", "x".into()).await;
+        pacer.wait("email", "x".into()).await;
+        assert_eq!(other.elapsed(), Duration::ZERO);
     }
 
     #[test]
