@@ -43,6 +43,22 @@ async fn listener() -> (TcpListener, SocketAddr) {
     (listener, address)
 }
 
+/// Waits (polling, never a fixed sleep) until `check` answers `Some`; panics
+/// naming `what` after 60 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..600 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within 60 s");
+}
+
 /// Runs a service; its failure is printed, so a test that waits in vain says why.
 fn spawn_service(handle: tokio::task::JoinHandle<anyhow::Result<()>>) {
     tokio::spawn(async move {
@@ -450,6 +466,54 @@ impl Stack {
             .connect()
             .await
             .expect("connect to a service database")
+    }
+
+    /// One number from one service's database.
+    pub async fn scalar(&self, service: &str, sql: &str) -> i64 {
+        let mut db = self.database(service).await;
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut db)
+            .await
+            .expect("a number")
+    }
+
+    /// Adds a finding to a section (by index) of a ledger; answers it.
+    pub async fn add_finding(
+        &self,
+        token: &str,
+        ledger: &Value,
+        section: usize,
+        body: Value,
+    ) -> Value {
+        let path = format!(
+            "/api/v1/ledgers/{}/problems/{}/findings",
+            ledger["id"].as_str().expect("ledger id"),
+            ledger["sections"][section]["problem_id"]
+                .as_str()
+                .expect("problem id")
+        );
+        let (status, finding) = self.json(self.post(&path, token).json(&body)).await;
+        assert_eq!(status, 201, "{finding}");
+        finding
+    }
+
+    /// Takes a review step (start, submit, verify, close, reject, reopen).
+    pub async fn act(
+        &self,
+        token: &str,
+        finding: &Value,
+        action: &str,
+        reason: Option<&str>,
+    ) -> (u16, Value) {
+        let path = format!(
+            "/api/v1/findings/{}/{action}",
+            finding["id"].as_str().expect("finding id")
+        );
+        let mut request = self.post(&path, token);
+        if let Some(reason) = reason {
+            request = request.json(&json!({ "reason": reason }));
+        }
+        self.json(request).await
     }
 
     /// The seeded founding notice (禹巩固脱贫组〔2023〕5号).

@@ -27,43 +27,6 @@ fn path_of(ledger: &Value, section: usize) -> String {
     )
 }
 
-/// Adds a finding to a section; answers it.
-async fn add_finding(
-    stack: &Stack,
-    token: &str,
-    ledger: &Value,
-    section: usize,
-    body: Value,
-) -> Value {
-    let (status, finding) = stack
-        .json(
-            stack
-                .post(&format!("{}/findings", path_of(ledger, section)), token)
-                .json(&body),
-        )
-        .await;
-    assert_eq!(status, 201, "{finding}");
-    finding
-}
-
-async fn act(
-    stack: &Stack,
-    token: &str,
-    finding: &Value,
-    action: &str,
-    reason: Option<&str>,
-) -> (u16, Value) {
-    let path = format!(
-        "/api/v1/findings/{}/{action}",
-        finding["id"].as_str().unwrap()
-    );
-    let mut request = stack.post(&path, token);
-    if let Some(reason) = reason {
-        request = request.json(&json!({ "reason": reason }));
-    }
-    stack.json(request).await
-}
-
 async fn patch(
     stack: &Stack,
     token: &str,
@@ -197,14 +160,9 @@ async fn a_village_fills_its_township_verifies_the_city_writes_off() {
     let township = stack.user("qianjing", "township", TOWNSHIP).await;
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
 
-    let finding = add_finding(
-        &stack,
-        &village,
-        &ledger,
-        0,
-        finding_body("村级帮扶台账不完整"),
-    )
-    .await;
+    let finding = stack
+        .add_finding(&village, &ledger, 0, finding_body("村级帮扶台账不完整"))
+        .await;
     assert_eq!(finding["state"], "open");
     assert_eq!(finding["seq"], 1);
     assert_eq!(finding["version"], 1);
@@ -245,12 +203,12 @@ async fn a_village_fills_its_township_verifies_the_city_writes_off() {
     assert_eq!(problem["code"], "precondition_failed");
 
     // Nobody skips a step, and nobody reviews their own work.
-    let (status, _) = act(&stack, &village, &finding, "submit", None).await;
+    let (status, _) = stack.act(&village, &finding, "submit", None).await;
     assert_eq!(status, 409);
-    let (status, started) = act(&stack, &village, &finding, "start", None).await;
+    let (status, started) = stack.act(&village, &finding, "start", None).await;
     assert_eq!(status, 200, "{started}");
     assert_eq!(started["state"], "in_progress");
-    let (status, submitted) = act(&stack, &village, &finding, "submit", None).await;
+    let (status, submitted) = stack.act(&village, &finding, "submit", None).await;
     assert_eq!(status, 200, "{submitted}");
     assert_eq!(submitted["state"], "submitted");
     let (status, _) = patch(
@@ -262,19 +220,19 @@ async fn a_village_fills_its_township_verifies_the_city_writes_off() {
     )
     .await;
     assert_eq!(status, 409, "what was submitted stays as it was");
-    let (status, _) = act(&stack, &village, &finding, "verify", None).await;
+    let (status, _) = stack.act(&village, &finding, "verify", None).await;
     assert_eq!(status, 403);
-    let (status, _) = act(&stack, &admin, &finding, "verify", None).await;
+    let (status, _) = stack.act(&admin, &finding, "verify", None).await;
     assert_eq!(
         status, 403,
         "the township, not the city, verifies a village"
     );
-    let (status, verified) = act(&stack, &township, &finding, "verify", None).await;
+    let (status, verified) = stack.act(&township, &finding, "verify", None).await;
     assert_eq!(status, 200, "{verified}");
     assert_eq!(verified["state"], "verified");
-    let (status, _) = act(&stack, &township, &finding, "close", None).await;
+    let (status, _) = stack.act(&township, &finding, "close", None).await;
     assert_eq!(status, 403, "only the city office writes off");
-    let (status, closed) = act(&stack, &admin, &finding, "close", None).await;
+    let (status, closed) = stack.act(&admin, &finding, "close", None).await;
     assert_eq!(status, 200, "{closed}");
     assert_eq!(closed["state"], "closed");
     assert_eq!(closed["written_off"], true);
@@ -405,27 +363,31 @@ async fn reviewers_reject_with_a_reason_and_the_city_reopens() {
     body["kind"] = json!("长期整改");
     body["due_on"] = Value::Null;
     body["result"] = json!("已落实管护员");
-    let finding = add_finding(&stack, &village, &ledger, 2, body).await;
+    let finding = stack.add_finding(&village, &ledger, 2, body).await;
     assert_eq!(finding["kind"], "long_term");
-    act(&stack, &village, &finding, "start", None).await;
-    act(&stack, &village, &finding, "submit", None).await;
+    stack.act(&village, &finding, "start", None).await;
+    stack.act(&village, &finding, "submit", None).await;
 
-    let (status, problem) = act(&stack, &township, &finding, "reject", None).await;
+    let (status, problem) = stack.act(&township, &finding, "reject", None).await;
     assert_eq!(status, 400, "a rejection needs a reason: {problem}");
-    let (status, rejected) = act(&stack, &township, &finding, "reject", Some("佐证材料不足")).await;
+    let (status, rejected) = stack
+        .act(&township, &finding, "reject", Some("佐证材料不足"))
+        .await;
     assert_eq!(status, 200, "{rejected}");
     assert_eq!(rejected["state"], "in_progress");
 
-    act(&stack, &village, &finding, "submit", None).await;
-    act(&stack, &township, &finding, "verify", None).await;
-    let (status, problem) = act(&stack, &admin, &finding, "close", None).await;
+    stack.act(&village, &finding, "submit", None).await;
+    stack.act(&township, &finding, "verify", None).await;
+    let (status, problem) = stack.act(&admin, &finding, "close", None).await;
     assert_eq!(
         status, 409,
         "a long-term finding needs its standing mechanism: {problem}"
     );
     assert!(problem["detail"].as_str().unwrap().contains("长效机制"));
     // Back to the village to describe it, then through review again.
-    let (status, _) = act(&stack, &admin, &finding, "reject", Some("请补充长效机制")).await;
+    let (status, _) = stack
+        .act(&admin, &finding, "reject", Some("请补充长效机制"))
+        .await;
     assert_eq!(status, 200);
     let current = stack
         .json(stack.get(
@@ -443,24 +405,19 @@ async fn reviewers_reject_with_a_reason_and_the_city_reopens() {
     )
     .await;
     assert_eq!(status, 200);
-    act(&stack, &village, &finding, "submit", None).await;
-    act(&stack, &township, &finding, "verify", None).await;
-    let (status, closed) = act(&stack, &admin, &finding, "close", None).await;
+    stack.act(&village, &finding, "submit", None).await;
+    stack.act(&township, &finding, "verify", None).await;
+    let (status, closed) = stack.act(&admin, &finding, "close", None).await;
     assert_eq!(status, 200, "{closed}");
 
     // 反弹: only the city office, only with a reason.
-    let (status, _) = act(&stack, &township, &finding, "reopen", Some("反弹")).await;
+    let (status, _) = stack.act(&township, &finding, "reopen", Some("反弹")).await;
     assert_eq!(status, 403);
-    let (status, _) = act(&stack, &admin, &finding, "reopen", Some("  ")).await;
+    let (status, _) = stack.act(&admin, &finding, "reopen", Some("  ")).await;
     assert_eq!(status, 400);
-    let (status, reopened) = act(
-        &stack,
-        &admin,
-        &finding,
-        "reopen",
-        Some("回头看发现问题反弹"),
-    )
-    .await;
+    let (status, reopened) = stack
+        .act(&admin, &finding, "reopen", Some("回头看发现问题反弹"))
+        .await;
     assert_eq!(status, 200, "{reopened}");
     assert_eq!(reopened["state"], "in_progress");
     assert_eq!(reopened["written_off"], false);
@@ -475,7 +432,7 @@ async fn reviewers_reject_with_a_reason_and_the_city_reopens() {
         reasons,
         ["佐证材料不足", "请补充长效机制", "回头看发现问题反弹"]
     );
-    let (status, _) = act(&stack, &admin, &finding, "promote", None).await;
+    let (status, _) = stack.act(&admin, &finding, "promote", None).await;
     assert_eq!(status, 400, "an unknown action is a bad request");
 }
 
@@ -512,7 +469,7 @@ async fn households_are_masked_without_clearance_and_kept_out_of_history() {
         { "name": "张三有", "id_number": "11010519491231002X", "phone": "13812345678" },
         { "name": "李四", "id_number": "", "phone": "" },
     ]);
-    let finding = add_finding(&stack, &village, &ledger, 4, body).await;
+    let finding = stack.add_finding(&village, &ledger, 4, body).await;
     assert_eq!(finding["households_masked"], true);
     assert_eq!(finding["households"][0]["name"], "张*有");
     assert_eq!(finding["households"][0]["id_number"], "1101**********002X");
@@ -762,7 +719,9 @@ async fn evidence_round_trips_and_oversize_keeps_nothing() {
     let village = stack.user("tumenkou", "village", VILLAGE).await;
     let township = stack.user("qianjing", "township", TOWNSHIP).await;
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
-    let finding = add_finding(&stack, &village, &ledger, 0, finding_body("公示栏未更新")).await;
+    let finding = stack
+        .add_finding(&village, &ledger, 0, finding_body("公示栏未更新"))
+        .await;
     let evidence_path = format!(
         "/api/v1/findings/{}/evidence",
         finding["id"].as_str().unwrap()
@@ -882,8 +841,10 @@ async fn a_direct_database_edit_is_caught_by_verify() {
     let campaign = stack.yuzhou_campaign().await;
     let village = stack.user("tumenkou", "village", VILLAGE).await;
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
-    let finding = add_finding(&stack, &village, &ledger, 0, finding_body("档案缺失")).await;
-    act(&stack, &village, &finding, "start", None).await;
+    let finding = stack
+        .add_finding(&village, &ledger, 0, finding_body("档案缺失"))
+        .await;
+    stack.act(&village, &finding, "start", None).await;
     patch(
         &stack,
         &village,
@@ -928,7 +889,9 @@ async fn sixteen_writers_with_if_match_lose_no_update() {
     let campaign = stack.yuzhou_campaign().await;
     let village = stack.user("tumenkou", "village", VILLAGE).await;
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
-    let finding = add_finding(&stack, &village, &ledger, 0, finding_body("并发")).await;
+    let finding = stack
+        .add_finding(&village, &ledger, 0, finding_body("并发"))
+        .await;
     let id = finding["id"].as_str().unwrap().to_owned();
 
     let mut writers = Vec::new();
@@ -1147,9 +1110,9 @@ async fn the_outbox_holds_while_a_peer_is_down_and_delivers_when_it_returns() {
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
     let mut body = finding_body("低保户识别不准");
     body["result"] = json!("已重新核定");
-    let finding = add_finding(&stack, &village, &ledger, 1, body).await;
-    act(&stack, &village, &finding, "start", None).await;
-    let (status, _) = act(&stack, &village, &finding, "submit", None).await;
+    let finding = stack.add_finding(&village, &ledger, 1, body).await;
+    stack.act(&village, &finding, "start", None).await;
+    let (status, _) = stack.act(&village, &finding, "submit", None).await;
     assert_eq!(
         status, 200,
         "the gateway and the ledger serve while the notifier is down"

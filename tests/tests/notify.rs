@@ -8,34 +8,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use zhenggai_proto::notifier::v1 as pb;
-use zhenggai_system_tests::Stack;
 use zhenggai_system_tests::fakes::Receiver;
+use zhenggai_system_tests::{Stack, eventually};
 
 const VILLAGE: &str = "411081114204"; // 土门口村委会
 const OTHER_VILLAGE: &str = "411081115201"; // 方东村委会
 const TOWNSHIP: &str = "411081114"; // 浅井镇
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..600 {
-        if let Some(value) = check().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within 60 s");
-}
-
-async fn scalar(stack: &Stack, sql: &str) -> i64 {
-    let mut db = stack.database("notifier").await;
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(&mut db)
-        .await
-        .unwrap()
-}
 
 async fn notifier(
     stack: &Stack,
@@ -380,11 +358,12 @@ async fn a_duplicate_makes_one_notification_and_quiet_hours_hold_all_but_the_inb
     })
     .await;
     assert_eq!(
-        scalar(
-            &stack,
-            "SELECT repeats::bigint FROM notifications WHERE dedupe_key = 'reminder:once'"
-        )
-        .await,
+        stack
+            .scalar(
+                "notifier",
+                "SELECT repeats::bigint FROM notifications WHERE dedupe_key = 'reminder:once'"
+            )
+            .await,
         1
     );
 
@@ -450,20 +429,25 @@ async fn a_notifier_killed_mid_delivery_loses_nothing() {
     stack.restart("notifier").await;
 
     eventually("every delivery made", || async {
-        let pending = scalar(
-            &stack,
-            "SELECT count(*) FROM deliveries WHERE state <> 'delivered'",
-        )
-        .await;
+        let pending = stack
+            .scalar(
+                "notifier",
+                "SELECT count(*) FROM deliveries WHERE state <> 'delivered'",
+            )
+            .await;
         (pending == 0).then_some(())
     })
     .await;
     assert_eq!(
-        scalar(&stack, "SELECT count(*) FROM notifications").await,
+        stack
+            .scalar("notifier", "SELECT count(*) FROM notifications")
+            .await,
         N as i64
     );
     assert_eq!(
-        scalar(&stack, "SELECT count(*) FROM deliveries").await,
+        stack
+            .scalar("notifier", "SELECT count(*) FROM deliveries")
+            .await,
         4 * N as i64
     );
     let village = stack.user("tumenkou", "village", VILLAGE).await;

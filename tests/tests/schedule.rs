@@ -7,43 +7,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::Row as _;
-use zhenggai_system_tests::Stack;
+use zhenggai_system_tests::{Stack, eventually};
 
 const VILLAGE: &str = "411081114204"; // 土门口村委会
 const OTHER_VILLAGE: &str = "411081115201"; // 方东村委会, another township
 const TOWNSHIP: &str = "411081114"; // 浅井镇
-
-/// Waits (without a fixed sleep) until `check` answers Some.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..300 {
-        if let Some(value) = check().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within 30 s");
-}
-
-async fn add_finding(
-    stack: &Stack,
-    token: &str,
-    ledger: &Value,
-    section: usize,
-    body: Value,
-) -> Value {
-    let path = format!(
-        "/api/v1/ledgers/{}/problems/{}/findings",
-        ledger["id"].as_str().unwrap(),
-        ledger["sections"][section]["problem_id"].as_str().unwrap()
-    );
-    let (status, finding) = stack.json(stack.post(&path, token).json(&body)).await;
-    assert_eq!(status, 201, "{finding}");
-    finding
-}
 
 fn finding_body(due_on: &str, kind: &str) -> Value {
     json!({
@@ -80,12 +48,9 @@ async fn answer_the_rest(stack: &Stack, token: &str, ledger: &Value) {
     }
 }
 
+/// A review step that must succeed.
 async fn act(stack: &Stack, token: &str, finding: &Value, action: &str) -> Value {
-    let path = format!(
-        "/api/v1/findings/{}/{action}",
-        finding["id"].as_str().unwrap()
-    );
-    let (status, body) = stack.json(stack.post(&path, token)).await;
+    let (status, body) = stack.act(token, finding, action, None).await;
     assert_eq!(status, 200, "{action}: {body}");
     body
 }
@@ -148,30 +113,21 @@ async fn scheduled(stack: &Stack, token: &str, campaign: &Value) {
     .await;
 }
 
-/// One number from one service's database.
-async fn scalar(stack: &Stack, service: &str, sql: &str) -> i64 {
-    let mut db = stack.database(service).await;
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(&mut db)
-        .await
-        .unwrap()
-}
-
 /// Waits until the scheduler has applied every event it received.
 async fn caught_up(stack: &Stack) {
     eventually("the scheduler applies the ledger's events", || async {
-        let relayed = scalar(
-            stack,
-            "ledger",
-            "SELECT count(*) FROM outbox WHERE 'scheduler' = ANY(pending)",
-        )
-        .await;
-        let unhandled = scalar(
-            stack,
-            "scheduler",
-            "SELECT count(*) FROM ledger_events_received WHERE handled_at IS NULL",
-        )
-        .await;
+        let relayed = stack
+            .scalar(
+                "ledger",
+                "SELECT count(*) FROM outbox WHERE 'scheduler' = ANY(pending)",
+            )
+            .await;
+        let unhandled = stack
+            .scalar(
+                "scheduler",
+                "SELECT count(*) FROM ledger_events_received WHERE handled_at IS NULL",
+            )
+            .await;
         (relayed == 0 && unhandled == 0).then_some(())
     })
     .await;
@@ -361,25 +317,20 @@ async fn milestones_tally_on_time_late_and_missing() {
     // The village: a finding handed in by 7/20; the other village's is late.
     let village = stack.user("tumenkou", "village", VILLAGE).await;
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
-    let finding = add_finding(
-        &stack,
-        &village,
-        &ledger,
-        3,
-        finding_body("2023-07-20", "deadline"),
-    )
-    .await;
+    let finding = stack
+        .add_finding(&village, &ledger, 3, finding_body("2023-07-20", "deadline"))
+        .await;
     answer_the_rest(&stack, &village, &ledger).await;
     let other = stack.user("fangdong", "village", OTHER_VILLAGE).await;
     let other_ledger = stack.ledger(&other, &campaign, OTHER_VILLAGE).await;
-    let late_finding = add_finding(
-        &stack,
-        &other,
-        &other_ledger,
-        3,
-        finding_body("2023-07-20", "deadline"),
-    )
-    .await;
+    let late_finding = stack
+        .add_finding(
+            &other,
+            &other_ledger,
+            3,
+            finding_body("2023-07-20", "deadline"),
+        )
+        .await;
     answer_the_rest(&stack, &other, &other_ledger).await;
     caught_up(&stack).await;
     let now = milestones(&stack, &admin, &campaign).await;
@@ -477,22 +428,17 @@ async fn the_lights_move_with_the_drill_clock() {
     let campaign = stack.yuzhou_campaign().await;
     let village = stack.user("tumenkou", "village", VILLAGE).await;
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
-    let by_20th = add_finding(
-        &stack,
-        &village,
-        &ledger,
-        3,
-        finding_body("2023-07-20", "deadline"),
-    )
-    .await;
-    let by_14th = add_finding(
-        &stack,
-        &village,
-        &ledger,
-        4,
-        finding_body("2023-07-14", "immediate"),
-    )
-    .await;
+    let by_20th = stack
+        .add_finding(&village, &ledger, 3, finding_body("2023-07-20", "deadline"))
+        .await;
+    let by_14th = stack
+        .add_finding(
+            &village,
+            &ledger,
+            4,
+            finding_body("2023-07-14", "immediate"),
+        )
+        .await;
     caught_up(&stack).await;
 
     let page = deadlines(&stack, &village, "").await;
@@ -570,26 +516,21 @@ async fn reminders_and_escalations_reach_the_notifier_once_and_respect_quiet_hou
     let campaign = stack.yuzhou_campaign().await;
     let village = stack.user("tumenkou", "village", VILLAGE).await;
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
-    let finding = add_finding(
-        &stack,
-        &village,
-        &ledger,
-        3,
-        finding_body("2023-07-20", "deadline"),
-    )
-    .await;
+    let finding = stack
+        .add_finding(&village, &ledger, 3, finding_body("2023-07-20", "deadline"))
+        .await;
     // Another village with five findings due a day later: digests.
     let other = stack.user("fangdong", "village", OTHER_VILLAGE).await;
     let other_ledger = stack.ledger(&other, &campaign, OTHER_VILLAGE).await;
     for section in 0..5 {
-        add_finding(
-            &stack,
-            &other,
-            &other_ledger,
-            section,
-            finding_body("2023-07-21", "immediate"),
-        )
-        .await;
+        stack
+            .add_finding(
+                &other,
+                &other_ledger,
+                section,
+                finding_body("2023-07-21", "immediate"),
+            )
+            .await;
     }
     caught_up(&stack).await;
 
@@ -726,7 +667,7 @@ async fn a_failed_recheck_reopens_the_finding() {
     let ledger = stack.ledger(&village, &campaign, VILLAGE).await;
     let mut body = finding_body("2023-07-20", "long_term");
     body["result"] = json!("建立常态化走访机制");
-    let finding = add_finding(&stack, &village, &ledger, 3, body).await;
+    let finding = stack.add_finding(&village, &ledger, 3, body).await;
     act(&stack, &village, &finding, "start").await;
     act(&stack, &village, &finding, "submit").await;
     act(&stack, &township, &finding, "verify").await;
@@ -780,7 +721,7 @@ async fn a_failed_recheck_reopens_the_finding() {
         let sql = format!(
             "SELECT count(*) FROM notifications WHERE event = 'recheck_due' AND unit = '{VILLAGE}'"
         );
-        (scalar(&stack, "notifier", &sql).await == 1).then_some(())
+        (stack.scalar("notifier", &sql).await == 1).then_some(())
     })
     .await;
 
@@ -893,29 +834,30 @@ async fn schedulers_fire_each_reminder_once_even_when_one_dies_mid_batch() {
     .execute(&mut db)
     .await
     .unwrap();
-    let held = eventually("the doomed instance claims a batch", || async {
-        let n = scalar(
-            &stack,
-            "scheduler",
+    let held =
+        eventually("the doomed instance claims a batch", || async {
+            let n = stack.scalar("scheduler",
             "SELECT count(*) FROM reminders WHERE claimed_by = 'doomed' AND sent_at IS NULL",
         )
         .await;
-        (n > 0).then_some(n)
-    })
-    .await;
+            (n > 0).then_some(n)
+        })
+        .await;
     assert_eq!(held, 50);
     let steady = stack.scheduler_replica("steady", &["--batch", "40"]).await;
     let brisk = stack.scheduler_replica("brisk", &["--batch", "40"]).await;
     doomed.abort();
 
     let total = eventually("every reminder sent", || async {
-        let total = scalar(&stack, "scheduler", "SELECT count(*) FROM reminders").await;
-        let unsent = scalar(
-            &stack,
-            "scheduler",
-            "SELECT count(*) FROM reminders WHERE sent_at IS NULL",
-        )
-        .await;
+        let total = stack
+            .scalar("scheduler", "SELECT count(*) FROM reminders")
+            .await;
+        let unsent = stack
+            .scalar(
+                "scheduler",
+                "SELECT count(*) FROM reminders WHERE sent_at IS NULL",
+            )
+            .await;
         (total > 0 && unsent == 0).then_some(total)
     })
     .await;

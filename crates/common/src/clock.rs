@@ -84,7 +84,7 @@ impl Clock {
 
     /// Sets the clock to `now`; it runs on from there. Answers the offset.
     pub fn set(&self, now: DateTime<Utc>) -> Result<i64, NotADrill> {
-        let offset = (now - Utc::now()).num_milliseconds();
+        let offset = offset_for(now);
         self.set_offset(offset)?;
         Ok(offset)
     }
@@ -96,6 +96,11 @@ impl Clock {
         self.inner.offset_ms.store(offset_ms, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// How far ahead of the machine's clock `now` stands.
+fn offset_for(now: DateTime<Utc>) -> i64 {
+    (now - Utc::now()).num_milliseconds()
 }
 
 /// The drill offset kept in a service's own database.
@@ -199,7 +204,7 @@ impl pb::clock_service_server::ClockService for ClockApi {
         if !self.clock.is_drill() {
             return Err(ErrorCode::Conflict.status(NotADrill.to_string()));
         }
-        let offset = (now.with_timezone(&Utc) - Utc::now()).num_milliseconds();
+        let offset = offset_for(now.with_timezone(&Utc));
         sqlx::query(
             "INSERT INTO drill_clock (offset_ms, set_by) VALUES ($1, $2)
              ON CONFLICT (singleton) DO UPDATE SET offset_ms = $1, set_by = $2, set_at = now()",

@@ -86,3 +86,17 @@ pub struct ServiceConfig {
     #[arg(long = "drill", env = "ZG_DRILL", default_value_t = false)]
     pub drill: bool,
 }
+
+/// The name an instance signs its claims with (leases on reminders and
+/// deliveries): the configured one, or the host name, the process id and a
+/// random suffix, unique even for several instances in one process.
+pub fn instance_name(configured: Option<&str>, service: &str) -> String {
+    match configured.filter(|name| !name.is_empty()) {
+        Some(name) => name.to_owned(),
+        None => {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| service.to_owned());
+            let suffix = uuid::Uuid::new_v4().simple().to_string();
+            format!("{host}-{}-{}", std::process::id(), &suffix[..8])
+        }
+    }
+}

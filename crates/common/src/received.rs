@@ -15,6 +15,8 @@
 //! ```
 //!
 //! The relay delivers at least once; the primary key makes a repeat a no-op.
+//! A consumer then applies the events in order ([`take_unhandled`], one
+//! instance at a time) and marks them handled in the same transaction.
 
 use zhenggai_proto::ledger::v1 as pb;
 
@@ -65,4 +67,80 @@ pub async fn record(
         accepted,
         duplicates: total - accepted,
     })
+}
+
+/// An event a consumer applies.
+#[derive(Debug, Clone)]
+pub struct ReceivedEvent {
+    pub id: uuid::Uuid,
+    pub topic: String,
+    pub payload: serde_json::Value,
+    /// When the ledger wrote it to its outbox (the database's time).
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ReceivedEvent {
+    /// When it happened on the ledger's clock (a drill's, in a drill): the
+    /// payload's `at`, else when it was written.
+    pub fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.payload
+            .get("at")
+            .and_then(|at| serde_json::from_value(at.clone()).ok())
+            .unwrap_or(self.occurred_at)
+    }
+}
+
+/// The oldest events not yet handled, in the order they happened, if this
+/// instance holds the consumer's lock for the transaction (one instance of
+/// a service applies events at a time); `None` when another one does.
+pub async fn take_unhandled(
+    tx: &mut sqlx::PgConnection,
+    consumer: &str,
+    limit: i64,
+) -> Result<Option<Vec<ReceivedEvent>>, sqlx::Error> {
+    let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1))")
+        .bind(consumer)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !ours {
+        return Ok(None);
+    }
+    let rows = sqlx::query_as::<
+        _,
+        (
+            uuid::Uuid,
+            String,
+            serde_json::Value,
+            chrono::DateTime<chrono::Utc>,
+        ),
+    >(
+        "SELECT id, topic, payload, occurred_at FROM ledger_events_received
+          WHERE handled_at IS NULL ORDER BY occurred_at, id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(Some(
+        rows.into_iter()
+            .map(|(id, topic, payload, occurred_at)| ReceivedEvent {
+                id,
+                topic,
+                payload,
+                occurred_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Marks events applied, in the transaction that applied them.
+pub async fn mark_handled(
+    tx: &mut sqlx::PgConnection,
+    events: &[ReceivedEvent],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id).collect();
+    sqlx::query("UPDATE ledger_events_received SET handled_at = now() WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(tx)
+        .await?;
+    Ok(())
 }

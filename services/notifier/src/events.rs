@@ -5,16 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Notify;
-use uuid::Uuid;
+use zhenggai_common::received::{self, ReceivedEvent};
 
 use crate::storage::{self, Request};
 
 /// The notification a `finding.changed` event makes, if any.
-fn notification(id: Uuid, payload: &Value, occurred_at: DateTime<Utc>) -> Option<Request> {
+fn notification(received: &ReceivedEvent) -> Option<Request> {
+    let payload = &received.payload;
     let text = |field: &str| {
         payload
             .get(field)
@@ -31,12 +31,8 @@ fn notification(id: Uuid, payload: &Value, occurred_at: DateTime<Utc>) -> Option
         "reopen" => ("reopened", text("unit")),
         _ => return None,
     };
-    let at = payload
-        .get("at")
-        .and_then(|at| serde_json::from_value(at.clone()).ok())
-        .unwrap_or(occurred_at);
     Some(Request {
-        dedupe_key: format!("ledger-event:{id}"),
+        dedupe_key: format!("ledger-event:{}", received.id),
         event: event.to_owned(),
         unit: unit.to_owned(),
         variables: json!({
@@ -46,7 +42,7 @@ fn notification(id: Uuid, payload: &Value, occurred_at: DateTime<Utc>) -> Option
             "seq": payload.get("seq"), "kind": text("kind"), "due_on": payload.get("due_on"),
         }),
         quiet_until: None,
-        occurred_at: at,
+        occurred_at: received.at(),
     })
 }
 
@@ -68,33 +64,19 @@ pub async fn run(pool: PgPool, arrived: Arc<Notify>, delivered: Arc<Notify>) {
 
 async fn apply_batch(pool: &PgPool) -> crate::error::Result<usize> {
     let mut tx = pool.begin().await?;
-    let ours: bool = sqlx::query_scalar(
-        "SELECT pg_try_advisory_xact_lock(hashtext('zhenggai.notifier.events'))",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if !ours {
+    let Some(events) = received::take_unhandled(&mut tx, "zhenggai.notifier.events", 500).await?
+    else {
         return Ok(0);
-    }
-    let events = sqlx::query_as::<_, (Uuid, String, Value, DateTime<Utc>)>(
-        "SELECT id, topic, payload, occurred_at FROM ledger_events_received
-          WHERE handled_at IS NULL ORDER BY occurred_at, id LIMIT 500",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let ids: Vec<Uuid> = events.iter().map(|(id, ..)| *id).collect();
+    };
     let requests: Vec<Request> = events
         .iter()
-        .filter(|(_, topic, ..)| topic == "finding.changed")
-        .filter_map(|(id, _, payload, at)| notification(*id, payload, *at))
+        .filter(|event| event.topic == "finding.changed")
+        .filter_map(notification)
         .collect();
     if !requests.is_empty() {
         storage::accept(&mut tx, "ledger", requests).await?;
     }
-    sqlx::query("UPDATE ledger_events_received SET handled_at = now() WHERE id = ANY($1)")
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
+    received::mark_handled(&mut tx, &events).await?;
     tx.commit().await?;
-    Ok(ids.len())
+    Ok(events.len())
 }

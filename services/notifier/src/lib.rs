@@ -99,14 +99,7 @@ pub async fn run(
         None => None,
     };
     let settings = delivery::Settings {
-        instance: config.instance.clone().unwrap_or_else(|| {
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "notifier".into());
-            format!(
-                "{host}-{}-{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            )
-        }),
+        instance: zhenggai_common::config::instance_name(config.instance.as_deref(), "notifier"),
         tick: Duration::from_millis(config.tick_ms.max(20)),
         lease: Duration::from_millis(config.lease_ms.max(100)),
         batch: i64::from(config.batch.clamp(1, 5_000)),

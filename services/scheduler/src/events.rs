@@ -15,6 +15,7 @@ use uuid::Uuid;
 use zhenggai_common::UnitCode;
 use zhenggai_common::clock::shanghai;
 use zhenggai_common::identity::ServiceIdentity;
+use zhenggai_common::received::{self, ReceivedEvent};
 use zhenggai_proto::ledger::v1 as ledger_pb;
 use zhenggai_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 
@@ -56,55 +57,32 @@ impl Consumer {
     /// Applies the oldest unhandled events; answers how many.
     pub async fn apply_batch(&self) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let ours: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_xact_lock(hashtext('zhenggai.scheduler.events'))",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if !ours {
+        let Some(events) =
+            received::take_unhandled(&mut tx, "zhenggai.scheduler.events", BATCH).await?
+        else {
             return Ok(0);
-        }
-        let events = sqlx::query_as::<_, (Uuid, String, serde_json::Value, DateTime<Utc>)>(
-            "SELECT id, topic, payload, occurred_at FROM ledger_events_received
-              WHERE handled_at IS NULL ORDER BY occurred_at, id LIMIT $1",
-        )
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
-        let ids: Vec<Uuid> = events.iter().map(|(id, ..)| *id).collect();
-        for (id, topic, payload, occurred_at) in events {
-            match self.apply(&mut tx, &topic, payload, occurred_at).await {
+        };
+        for event in &events {
+            match self.apply(&mut tx, event).await {
                 Ok(()) => {}
                 // An event that cannot be read never will be: it must not
                 // hold up the ones behind it.
                 Err(SchedulerError::Invalid(faults)) => {
-                    tracing::error!(event = %id, topic, ?faults, "ledger event skipped");
+                    tracing::error!(event = %event.id, topic = event.topic, ?faults, "ledger event skipped");
                 }
                 Err(error) => {
-                    tracing::warn!(event = %id, topic, "event not applied");
+                    tracing::warn!(event = %event.id, topic = event.topic, "event not applied");
                     return Err(error);
                 }
             }
         }
-        sqlx::query("UPDATE ledger_events_received SET handled_at = now() WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
+        received::mark_handled(&mut tx, &events).await?;
         tx.commit().await?;
-        Ok(ids.len())
+        Ok(events.len())
     }
 
-    async fn apply(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        topic: &str,
-        payload: serde_json::Value,
-        occurred_at: DateTime<Utc>,
-    ) -> Result<()> {
-        let at = payload
-            .get("at")
-            .and_then(|at| serde_json::from_value::<DateTime<Utc>>(at.clone()).ok())
-            .unwrap_or(occurred_at);
+    async fn apply(&self, tx: &mut sqlx::PgConnection, event: &ReceivedEvent) -> Result<()> {
+        let (topic, payload, at) = (event.topic.as_str(), &event.payload, event.at());
         let uuid_of = |field: &str| {
             payload
                 .get(field)
@@ -130,7 +108,7 @@ impl Consumer {
                 }
             }
             "finding.changed" => {
-                let change: FindingChange = serde_json::from_value(payload)
+                let change: FindingChange = serde_json::from_value(payload.clone())
                     .map_err(|error| SchedulerError::invalid(format!("{topic}: {error}")))?;
                 if storage::upsert_finding(tx, &change, at).await? {
                     match change.complete {

@@ -83,14 +83,7 @@ pub async fn run(
     let ledger = zhenggai_common::grpc::channel(&config.ledger_url)?;
     let notifier = zhenggai_common::grpc::channel(&config.notifier_url)?;
     let settings = reminders::Settings {
-        instance: config.instance.clone().unwrap_or_else(|| {
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "scheduler".into());
-            format!(
-                "{host}-{}-{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            )
-        }),
+        instance: zhenggai_common::config::instance_name(config.instance.as_deref(), "scheduler"),
         tick: Duration::from_millis(config.tick_ms.max(50)),
         lease: Duration::from_millis(config.lease_ms.max(100)),
         batch: config.batch.clamp(1, 10_000),

@@ -53,7 +53,8 @@ impl From<pb::Campaign> for Campaign {
     }
 }
 
-fn unit_ref(unit: Option<pb::UnitRef>) -> UnitRef {
+/// A unit as a service names it.
+pub(crate) fn unit_ref(unit: Option<pb::UnitRef>) -> UnitRef {
     let unit = unit.unwrap_or_default();
     UnitRef {
         code: unit.code,

@@ -14,17 +14,9 @@ use zhenggai_proto::scheduler::v1 as pb;
 use super::{ApiJson, PageQuery};
 use crate::AppState;
 use crate::api::accounts::UnitRef;
+use crate::api::ledger::unit_ref;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, Problem};
-
-fn unit_ref(unit: Option<pb::UnitRef>) -> UnitRef {
-    let unit = unit.unwrap_or_default();
-    UnitRef {
-        code: unit.code,
-        name: unit.name,
-        level: unit.level,
-    }
-}
 
 /// A day that differs from the plain week.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -197,6 +197,15 @@ impl WorkdayCalendar {
         Ok(day)
     }
 
+    /// Working days from `today` to `due`: left (positive) or late (negative).
+    pub fn signed_workdays(&self, today: NaiveDate, due: NaiveDate) -> Result<i32, NotLoaded> {
+        Ok(if due >= today {
+            self.workdays_between(today, due)? as i32
+        } else {
+            -(self.workdays_between(due, today)? as i32)
+        })
+    }
+
     /// The working days in (`after`, `until`]: 0 when `until` is not later.
     pub fn workdays_between(&self, after: NaiveDate, until: NaiveDate) -> Result<u32, NotLoaded> {
         let mut count = 0;

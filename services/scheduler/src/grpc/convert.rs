@@ -2,12 +2,14 @@
 
 use chrono::{NaiveDate, NaiveTime};
 use zhenggai_common::clock::shanghai;
+use zhenggai_proto::ledger::v1::UnitRef;
 use zhenggai_proto::scheduler::v1 as pb;
 
 use crate::domain::calendar::{DayKind, SpecialDay, YearCalendar};
+use crate::domain::rules::DeadlineStatus;
 use crate::domain::rules::ReminderRules;
 use crate::error::{Result, SchedulerError};
-use crate::storage::{MilestoneRow, RecheckRow, StoredYear};
+use crate::storage::{DeadlineRow, MilestoneRow, RecheckRow, StoredYear};
 
 pub fn date(field: &str, text: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
@@ -141,6 +143,27 @@ pub fn milestone(row: MilestoneRow) -> pb::Milestone {
     }
 }
 
+fn unit(code: String, name: String, level: String) -> Option<UnitRef> {
+    Some(UnitRef { code, name, level })
+}
+
+/// A finding's deadline with its light and working days left (negative: late).
+pub fn deadline(row: DeadlineRow, status: DeadlineStatus, workdays: Option<i32>) -> pb::Deadline {
+    pb::Deadline {
+        finding_id: row.id.to_string(),
+        ledger_id: row.ledger_id.to_string(),
+        campaign_id: row.campaign_id.to_string(),
+        unit: unit(row.unit_code, row.unit_name, row.unit_level),
+        problem_seq: i32::from(row.problem_seq),
+        seq: row.seq,
+        kind: row.kind,
+        state: row.state,
+        due_on: row.due_on.to_string(),
+        status: status.as_str().to_owned(),
+        workdays,
+    }
+}
+
 pub fn recheck(row: RecheckRow, today: NaiveDate) -> pb::Recheck {
     let status = if row.status == "scheduled" && row.due_on <= today {
         "due".to_owned()
@@ -152,11 +175,7 @@ pub fn recheck(row: RecheckRow, today: NaiveDate) -> pb::Recheck {
         finding_id: row.finding_id.to_string(),
         ledger_id: row.ledger_id.to_string(),
         campaign_id: row.campaign_id.to_string(),
-        unit: Some(pb::UnitRef {
-            code: row.unit_code,
-            name: row.unit_name,
-            level: row.unit_level,
-        }),
+        unit: unit(row.unit_code, row.unit_name, row.unit_level),
         problem_seq: i32::from(row.problem_seq),
         seq: row.seq,
         round: i32::from(row.round),

@@ -19,9 +19,10 @@ use zhenggai_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use zhenggai_proto::scheduler::v1 as pb;
 
 use crate::domain::calendar::{MAX_WORKDAYS, WorkdayCalendar};
+use crate::domain::milestone::MilestoneKind;
 use crate::domain::rules::{DeadlineStatus, Lights};
 use crate::error::{Result, SchedulerError};
-use crate::storage::{self, CampaignRow, LightLimits};
+use crate::storage::{self, CampaignRow};
 
 pub const SERVICE_NAME: &str = "zhenggai.scheduler.v1.SchedulerService";
 
@@ -101,76 +102,38 @@ impl SchedulerApi {
         };
         let calendar = self.calendar().await?;
         let today = self.clock.today();
-        let campaigns = storage::all_campaigns(&self.pool).await?;
-        let mut limits = LightLimits {
-            today,
-            campaigns: Vec::new(),
-            soon_until: Vec::new(),
-        };
+        // Each campaign's rules say when its lights turn yellow.
         let mut lights = std::collections::HashMap::new();
-        for c in &campaigns {
-            let light = Lights::on(&calendar, &c.rules, today)?;
-            limits.campaigns.push(c.id);
-            limits.soon_until.push(light.soon_until);
-            lights.insert(c.id, light);
+        for c in storage::all_campaigns(&self.pool).await? {
+            lights.insert(c.id, Lights::on(&calendar, &c.rules, today)?);
         }
         let limit = page_limit(request.limit);
-        let rows = storage::list_deadlines(
-            &self.pool,
-            &unit,
+        let filter = storage::DeadlineFilter {
+            unit: &unit,
             campaign,
             status,
-            &limits,
-            cursor(&request.cursor)?,
-            limit,
-        )
-        .await?;
-        let mut response = paged(
+            after: cursor(&request.cursor)?,
+        };
+        let rows = storage::list_deadlines(&self.pool, filter, today, &lights, limit).await?;
+        Ok(paged(
             rows,
             limit,
             |row| format!("{}|{}", row.due_on, row.id),
             |row| {
                 let done = row.done();
                 let status = lights[&row.campaign_id].status(row.due_on, done);
-                let workdays = if done {
-                    None
-                } else if row.due_on >= today {
-                    calendar
-                        .workdays_between(today, row.due_on)
-                        .ok()
-                        .map(|n| n as i32)
-                } else {
-                    calendar
-                        .workdays_between(row.due_on, today)
-                        .ok()
-                        .map(|n| -(n as i32))
+                let workdays = match done {
+                    true => None,
+                    false => calendar.signed_workdays(today, row.due_on).ok(),
                 };
-                pb::Deadline {
-                    finding_id: row.id.to_string(),
-                    ledger_id: row.ledger_id.to_string(),
-                    campaign_id: row.campaign_id.to_string(),
-                    unit: Some(pb::UnitRef {
-                        code: row.unit_code,
-                        name: row.unit_name,
-                        level: row.unit_level,
-                    }),
-                    problem_seq: i32::from(row.problem_seq),
-                    seq: row.seq,
-                    kind: row.kind,
-                    state: row.state,
-                    due_on: row.due_on.to_string(),
-                    status: status.as_str().to_owned(),
-                    workdays,
-                }
+                convert::deadline(row, status, workdays)
             },
             |items, next_cursor| pb::ListDeadlinesResponse {
                 items,
                 next_cursor,
-                today: String::new(),
+                today: today.to_string(),
             },
-        );
-        response.today = today.to_string();
-        Ok(response)
+        ))
     }
 
     async fn record_recheck(
@@ -242,10 +205,14 @@ impl SchedulerApi {
             tracing::info!(recheck = %id, finding = %row.finding_id, "re-check failed: finding reopened");
         }
         storage::record_recheck(&mut tx, id, outcome, &note, &caller.username, now).await?;
-        let row = storage::lock_recheck(&mut tx, id)
-            .await?
-            .ok_or_else(|| SchedulerError::NotFound(format!("re-check {id}")))?;
         tx.commit().await?;
+        let row = storage::RecheckRow {
+            status: outcome.to_owned(),
+            note,
+            recorded_by: Some(caller.username.clone()),
+            recorded_at: Some(now),
+            ..row
+        };
         Ok(convert::recheck(row, self.clock.today()))
     }
 }
@@ -391,13 +358,10 @@ impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
         if !faults.is_empty() {
             return Err(SchedulerError::Invalid(faults).into());
         }
-        let today = self.clock.today();
-        let current = storage::milestones(&self.pool, campaign.id, &campaign.area, today)
+        let kind = storage::milestone_kind(&self.pool, campaign.id, id)
             .await?
-            .into_iter()
-            .find(|m| m.id == id)
             .ok_or_else(|| SchedulerError::NotFound(format!("milestone {id}")))?;
-        if due_on.is_some() && current.due_on.is_none() {
+        if due_on.is_some() && kind == MilestoneKind::Continuing {
             return Err(SchedulerError::Conflict(
                 "continuing work (持续推进) has no due date".into(),
             )
@@ -406,7 +370,7 @@ impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
         storage::update_milestone(&self.pool, campaign.id, id, title, due_on).await?;
         tracing::info!(milestone = %id, by = caller.username, "milestone changed");
         self.wake.notify_waiters();
-        let row = storage::milestones(&self.pool, campaign.id, &campaign.area, today)
+        let row = storage::milestones(&self.pool, campaign.id, &campaign.area, self.clock.today())
             .await?
             .into_iter()
             .find(|m| m.id == id)

@@ -308,14 +308,30 @@ pub async fn milestones(
         .collect()
 }
 
+pub async fn milestone_kind(
+    pool: &PgPool,
+    campaign_id: Uuid,
+    id: Uuid,
+) -> Result<Option<MilestoneKind>> {
+    sqlx::query_scalar::<_, String>(
+        "SELECT kind FROM milestones WHERE campaign_id = $1 AND id = $2",
+    )
+    .bind(campaign_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .map(|kind| MilestoneKind::try_from(kind.as_str()).map_err(SchedulerError::Conflict))
+    .transpose()
+}
+
 pub async fn update_milestone(
     pool: &PgPool,
     campaign_id: Uuid,
     id: Uuid,
     title: Option<&str>,
     due_on: Option<NaiveDate>,
-) -> Result<bool> {
-    let updated = sqlx::query(
+) -> Result<()> {
+    sqlx::query(
         "UPDATE milestones SET title = coalesce($3, title), due_on = coalesce($4, due_on)
           WHERE campaign_id = $1 AND id = $2",
     )
@@ -324,9 +340,8 @@ pub async fn update_milestone(
     .bind(title)
     .bind(due_on)
     .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(updated == 1)
+    .await?;
+    Ok(())
 }
 
 pub async fn campaign_rules(tx: &mut PgConnection, id: Uuid) -> Result<ReminderRules> {

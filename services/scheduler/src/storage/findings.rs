@@ -1,9 +1,11 @@
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use zhenggai_common::UnitCode;
 
-use crate::domain::rules::DeadlineStatus;
+use crate::domain::rules::{DeadlineStatus, Lights};
 use crate::error::Result;
 
 /// A finding as a `finding.changed` event announces it.
@@ -26,9 +28,6 @@ pub struct FindingChange {
     /// Every section of the ledger answered.
     #[serde(default)]
     pub complete: Option<bool>,
-    /// On the ledger's clock.
-    #[serde(default)]
-    pub at: Option<DateTime<Utc>>,
 }
 
 /// Keeps the newest version of a finding; false for an older one.
@@ -90,26 +89,36 @@ impl DeadlineRow {
     }
 }
 
-/// Where the lights change on `today`, per campaign.
-pub struct LightLimits {
-    pub today: NaiveDate,
-    pub campaigns: Vec<Uuid>,
-    /// Due on or before this (and not before today): due soon.
-    pub soon_until: Vec<NaiveDate>,
+/// Which deadlines a list asks for.
+#[derive(Debug, Clone)]
+pub struct DeadlineFilter<'a> {
+    /// Within this unit's subtree.
+    pub unit: &'a UnitCode,
+    /// One campaign's only.
+    pub campaign: Option<Uuid>,
+    /// One light only.
+    pub status: Option<DeadlineStatus>,
+    /// The (due_on, id) the page starts after.
+    pub after: Option<(NaiveDate, Uuid)>,
 }
 
-/// Deadlines in `unit`'s subtree, by due date, optionally one campaign's
-/// and one status only; `after` is the (due_on, id) the page starts after.
+/// Deadlines by due date, lit by each campaign's `lights` on `today`.
 pub async fn list_deadlines(
     pool: &PgPool,
-    unit: &UnitCode,
-    campaign: Option<Uuid>,
-    status: Option<DeadlineStatus>,
-    limits: &LightLimits,
-    after: Option<(NaiveDate, Uuid)>,
+    filter: DeadlineFilter<'_>,
+    today: NaiveDate,
+    lights: &HashMap<Uuid, Lights>,
     limit: u32,
 ) -> Result<Vec<DeadlineRow>> {
+    let DeadlineFilter {
+        unit,
+        campaign,
+        status,
+        after,
+    } = filter;
     let status = status.map(|s| s.as_str());
+    let (campaigns, soon_until): (Vec<Uuid>, Vec<NaiveDate>) =
+        lights.iter().map(|(id, l)| (*id, l.soon_until)).unzip();
     let (after_due, after_id) = after.unzip();
     Ok(sqlx::query_as::<_, DeadlineRow>(
         "SELECT f.id, f.ledger_id, f.campaign_id, f.unit_code, f.unit_name, f.unit_level,
@@ -132,10 +141,10 @@ pub async fn list_deadlines(
     )
     .bind(format!("{}%", unit.as_str()))
     .bind(campaign)
-    .bind(&limits.campaigns)
-    .bind(&limits.soon_until)
+    .bind(&campaigns)
+    .bind(&soon_until)
     .bind(status)
-    .bind(limits.today)
+    .bind(today)
     .bind(after_due)
     .bind(after_id)
     .bind(i64::from(limit) + 1)
