@@ -808,7 +808,7 @@ async fn evidence_round_trips_and_oversize_keeps_nothing() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
     use sqlx::Row as _;
     let mut db = stack.database("ledger").await;
-    let chunks: i64 = sqlx::query("SELECT count(*) AS n FROM evidence_chunks")
+    let chunks: i64 = sqlx::query("SELECT count(*) AS n FROM file_chunks")
         .fetch_one(&mut db)
         .await
         .unwrap()

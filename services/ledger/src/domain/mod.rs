@@ -6,6 +6,7 @@ pub mod evidence;
 pub mod finding;
 pub mod history;
 pub mod household;
+pub mod import;
 
 pub use campaign::{LedgerPlan, SectionState};
 pub use finding::{Action, FindingFields, FindingKind, FindingState, Standing};

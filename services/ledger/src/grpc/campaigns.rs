@@ -240,7 +240,7 @@ impl LedgerApi {
 
     /// Names of units: from the campaign's own ledgers where they have one,
     /// from the directory for the rest (cities and counties above townships).
-    async fn unit_names(
+    pub(super) async fn unit_names(
         &self,
         campaign: Uuid,
         token: &str,

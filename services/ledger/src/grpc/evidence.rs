@@ -15,6 +15,82 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Bytes per chunk message sent back on download.
 const SEND_BYTES: usize = 64 * 1024;
 
+/// A file received chunk by chunk into `tx`.
+pub(super) struct ReceivedFile {
+    pub size: u64,
+    /// Sniffed from the first bytes.
+    pub content_type: &'static str,
+    pub sha256: Vec<u8>,
+}
+
+/// Receives the bytes after a stream's header: they go into chunk rows of
+/// `tx` as they arrive; the type is sniffed from the first bytes; past
+/// `limit` the caller drops the transaction and nothing is kept. `chunk`
+/// takes a message's bytes (`None` for anything but a chunk).
+pub(super) async fn receive_file<M>(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    limit: u64,
+    stream: &mut tonic::Streaming<M>,
+    chunk: impl Fn(M) -> Option<Vec<u8>>,
+) -> Result<ReceivedFile> {
+    let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
+    let mut content_type: Option<&'static str> = None;
+    let mut size: u64 = 0;
+    let mut n = 0;
+    loop {
+        let message = stream.message().await?;
+        let last = message.is_none();
+        if let Some(message) = message {
+            let bytes = chunk(message)
+                .ok_or_else(|| LedgerError::invalid("only the first message may carry a header"))?;
+            size += bytes.len() as u64;
+            if size > limit {
+                return Err(LedgerError::TooLarge(format!(
+                    "files are limited to {limit} bytes"
+                )));
+            }
+            digest.update(&bytes);
+            buffer.extend_from_slice(&bytes);
+        }
+        if content_type.is_none() && (buffer.len() >= SNIFF_BYTES || last) {
+            content_type = Some(sniff(&buffer).ok_or_else(|| {
+                LedgerError::UnsupportedType(
+                    "files must be a photo (JPEG, PNG, GIF, WebP, HEIC), a PDF, an office file (Word, Excel, PowerPoint, WPS) or OFD".into(),
+                )
+            })?);
+        }
+        while buffer.len() >= CHUNK_BYTES || (last && !buffer.is_empty()) {
+            let rest = buffer.split_off(buffer.len().min(CHUNK_BYTES));
+            storage::insert_chunk(&mut *tx, id, n, &buffer).await?;
+            buffer = rest;
+            n += 1;
+        }
+        if last {
+            break;
+        }
+    }
+    if size == 0 {
+        return Err(LedgerError::invalid("the file is empty"));
+    }
+    Ok(ReceivedFile {
+        size,
+        content_type: content_type.unwrap_or("application/octet-stream"),
+        sha256: digest.finish().as_ref().to_vec(),
+    })
+}
+
+/// A kept file's name and claimed type, made safe to store and send back.
+pub(super) fn file_names(file_name: &str, declared_type: &str) -> (String, String) {
+    let declared: String = declared_type
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    (safe_file_name(file_name), declared)
+}
+
 impl LedgerApi {
     /// Receives a file: the bytes go into chunk rows of one transaction as
     /// they arrive; the type is sniffed from the first bytes; past the limit
@@ -45,64 +121,23 @@ impl LedgerApi {
                 finding.state
             )));
         }
-        let file_name = safe_file_name(&header.file_name);
-        let declared_type: String = header
-            .declared_type
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect();
+        let (file_name, declared_type) = file_names(&header.file_name, &header.declared_type);
 
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
-        let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
-        let mut content_type: Option<&'static str> = None;
-        let mut size: u64 = 0;
-        let mut n = 0;
-        loop {
-            let part = stream.message().await?;
-            let last = part.is_none();
-            if let Some(pb::UploadEvidenceRequest {
-                part: Some(Part::Chunk(bytes)),
-            }) = part
-            {
-                size += bytes.len() as u64;
-                if size > self.evidence_limit {
-                    return Err(LedgerError::TooLarge(format!(
-                        "evidence files are limited to {} bytes",
-                        self.evidence_limit
-                    )));
-                }
-                digest.update(&bytes);
-                buffer.extend_from_slice(&bytes);
-            } else if !last {
-                return Err(LedgerError::invalid(
-                    "only the first message may carry a header",
-                ));
-            }
-            if content_type.is_none() && (buffer.len() >= SNIFF_BYTES || last) {
-                content_type = Some(sniff(&buffer).ok_or_else(|| {
-                    LedgerError::UnsupportedType(
-                        "evidence must be a photo (JPEG, PNG, GIF, WebP, HEIC), a PDF, an office file (Word, Excel, PowerPoint, WPS) or OFD".into(),
-                    )
-                })?);
-            }
-            while buffer.len() >= CHUNK_BYTES || (last && !buffer.is_empty()) {
-                let rest = buffer.split_off(buffer.len().min(CHUNK_BYTES));
-                storage::insert_chunk(&mut tx, id, n, &buffer).await?;
-                buffer = rest;
-                n += 1;
-            }
-            if last {
-                break;
-            }
-        }
-        if size == 0 {
-            return Err(LedgerError::invalid("the file is empty"));
-        }
-        let content_type = content_type.unwrap_or("application/octet-stream");
-        let sha256 = digest.finish().as_ref().to_vec();
+        let file =
+            receive_file(
+                &mut tx,
+                id,
+                self.evidence_limit,
+                &mut stream,
+                |message| match message.part {
+                    Some(Part::Chunk(bytes)) => Some(bytes),
+                    _ => None,
+                },
+            )
+            .await?;
+        let (size, content_type, sha256) = (file.size, file.content_type, file.sha256);
 
         let now = self.clock.now();
         let mut ledger = storage::lock_ledger(&mut tx, ledger.id)

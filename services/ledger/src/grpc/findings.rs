@@ -39,7 +39,7 @@ fn households_digest(households: &[Household]) -> serde_json::Value {
 }
 
 /// The fields as the history records them.
-fn fields_details(fields: &FindingFields) -> serde_json::Value {
+pub(super) fn fields_details(fields: &FindingFields) -> serde_json::Value {
     serde_json::json!({
         "description": fields.description,
         "measures": fields.measures,
@@ -121,6 +121,61 @@ pub(super) fn require_owner(caller: &Caller, ledger: &LedgerRow) -> Result<()> {
     }
 }
 
+/// Records a change of a finding in `tx`: the history event, then the
+/// outbox entry with the finding as it now stands, which it answers.
+pub(super) async fn record_finding_change(
+    tx: &mut sqlx::PgConnection,
+    ledger: &mut LedgerRow,
+    id: Uuid,
+    mut event: crate::domain::history::Event,
+    caller: &Caller,
+    what: &str,
+) -> Result<FindingRow> {
+    event.finding_id = Some(id);
+    let at = chrono::DateTime::from_timestamp_micros(event.at_micros).unwrap_or_default();
+    storage::append_event(&mut *tx, ledger, event).await?;
+    let finding = storage::lock_finding(&mut *tx, id)
+        .await?
+        .ok_or_else(|| LedgerError::NotFound(format!("finding {id}")))?;
+    storage::enqueue(
+        &mut *tx,
+        "finding.changed",
+        &finding_payload(&finding, ledger, what, caller, at),
+    )
+    .await?;
+    Ok(finding)
+}
+
+/// Declares a section free of findings (经排查无此类问题) or withdraws the
+/// declaration, in `tx`: the section, the history event `event` (its states
+/// and details filled in here) and the outbox entry.
+pub(super) async fn record_section_change(
+    tx: &mut sqlx::PgConnection,
+    ledger: &mut LedgerRow,
+    problem_seq: i16,
+    before: SectionState,
+    state: SectionState,
+    note: &str,
+    mut event: crate::domain::history::Event,
+) -> Result<()> {
+    storage::set_section(&mut *tx, ledger, problem_seq, before, state, note).await?;
+    let at = chrono::DateTime::from_timestamp_micros(event.at_micros).unwrap_or_default();
+    event.from_state = before.as_str().to_owned();
+    event.to_state = state.as_str().to_owned();
+    event.details = serde_json::json!({ "problem_seq": problem_seq, "note": note });
+    storage::append_event(&mut *tx, ledger, event).await?;
+    storage::enqueue(
+        &mut *tx,
+        "section.changed",
+        &serde_json::json!({
+            "ledger_id": ledger.id, "campaign_id": ledger.campaign_id, "unit": ledger.unit_code.as_str(),
+            "problem_seq": problem_seq, "state": state.as_str(), "complete": ledger.complete(),
+            "at": at,
+        }),
+    )
+    .await
+}
+
 impl LedgerApi {
     /// A finding in a ledger the caller may see, with its ledger.
     pub(super) async fn visible_finding(
@@ -180,22 +235,11 @@ impl LedgerApi {
         mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
         mut ledger: LedgerRow,
         id: Uuid,
-        mut event: crate::domain::history::Event,
+        event: crate::domain::history::Event,
         caller: &Caller,
         what: &str,
     ) -> Result<pb::Finding> {
-        event.finding_id = Some(id);
-        let at = chrono::DateTime::from_timestamp_micros(event.at_micros).unwrap_or_default();
-        storage::append_event(&mut tx, &mut ledger, event).await?;
-        let finding = storage::lock_finding(&mut tx, id)
-            .await?
-            .ok_or_else(|| LedgerError::NotFound(format!("finding {id}")))?;
-        storage::enqueue(
-            &mut tx,
-            "finding.changed",
-            &finding_payload(&finding, &ledger, what, caller, at),
-        )
-        .await?;
+        let finding = record_finding_change(&mut tx, &mut ledger, id, event, caller, what).await?;
         tx.commit().await?;
         self.finding_for(caller, finding, &ledger).await
     }
@@ -241,6 +285,7 @@ impl LedgerApi {
             id,
             &ledger,
             problem_seq,
+            None,
             &fields,
             &caller.username,
             now,
@@ -310,28 +355,15 @@ impl LedgerApi {
             }
         };
         let note = note.unwrap_or_default();
-        storage::set_section(
+        let event = event_by(caller, kind, now);
+        record_section_change(
             &mut tx,
             &mut ledger,
             problem_seq,
             section.state,
             state,
             &note,
-        )
-        .await?;
-        let mut event = event_by(caller, kind, now);
-        event.from_state = section.state.as_str().to_owned();
-        event.to_state = state.as_str().to_owned();
-        event.details = serde_json::json!({ "problem_seq": problem_seq, "note": note });
-        storage::append_event(&mut tx, &mut ledger, event).await?;
-        storage::enqueue(
-            &mut tx,
-            "section.changed",
-            &serde_json::json!({
-                "ledger_id": ledger.id, "campaign_id": ledger.campaign_id, "unit": ledger.unit_code.as_str(),
-                "problem_seq": problem_seq, "state": state.as_str(), "complete": ledger.complete(),
-                "at": now,
-            }),
+            event,
         )
         .await?;
         tx.commit().await?;

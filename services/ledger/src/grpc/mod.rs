@@ -6,6 +6,7 @@ mod campaigns;
 mod convert;
 mod evidence;
 mod findings;
+mod forms;
 
 use std::collections::HashMap;
 
@@ -23,6 +24,7 @@ use crate::domain::history::Event;
 use crate::error::{LedgerError, Result};
 use crate::storage::{self, LedgerRow};
 
+#[derive(Clone)]
 pub struct LedgerApi {
     pool: PgPool,
     clock: Clock,
@@ -144,6 +146,17 @@ impl LedgerApi {
         findings: Vec<storage::FindingRow>,
         problems: &HashMap<i16, storage::CampaignProblem>,
     ) -> Result<Vec<pb::Finding>> {
+        self.record_clear_reads(caller, &findings).await?;
+        Ok(convert_findings(caller, ledger, findings, problems))
+    }
+
+    /// Records the reads of household data in clear that showing these
+    /// findings to `caller` makes.
+    async fn record_clear_reads(
+        &self,
+        caller: &Caller,
+        findings: &[storage::FindingRow],
+    ) -> Result<()> {
         if caller.clearance {
             let clear: Vec<Uuid> = findings
                 .iter()
@@ -152,16 +165,58 @@ impl LedgerApi {
                 .collect();
             storage::record_clear_reads(&self.pool, caller, &clear).await?;
         }
-        Ok(findings
-            .into_iter()
-            .map(|f| {
-                let problem_id = problems
-                    .get(&f.problem_seq)
-                    .map(|p| p.problem_id.to_string())
-                    .unwrap_or_default();
-                convert::finding(f, problem_id, ledger, caller)
-            })
-            .collect())
+        Ok(())
+    }
+}
+
+/// Findings as `caller` may see them (the reads are recorded by the caller).
+fn convert_findings(
+    caller: &Caller,
+    ledger: &LedgerRow,
+    findings: Vec<storage::FindingRow>,
+    problems: &HashMap<i16, storage::CampaignProblem>,
+) -> Vec<pb::Finding> {
+    findings
+        .into_iter()
+        .map(|f| {
+            let problem_id = problems
+                .get(&f.problem_seq)
+                .map(|p| p.problem_id.to_string())
+                .unwrap_or_default();
+            convert::finding(f, problem_id, ledger, caller)
+        })
+        .collect()
+}
+
+/// A whole ledger: each section with its findings (in problem order).
+fn whole_ledger(
+    ledger: &LedgerRow,
+    sections: Vec<storage::SectionRow>,
+    findings: Vec<pb::Finding>,
+    problems: &HashMap<i16, storage::CampaignProblem>,
+) -> pb::Ledger {
+    let mut findings = findings.into_iter().peekable();
+    let sections = sections
+        .into_iter()
+        .map(|section| {
+            let problem = problems.get(&section.problem_seq);
+            let mut own = Vec::new();
+            while let Some(f) = findings.next_if(|f| f.problem_seq == section.problem_seq as u32) {
+                own.push(f);
+            }
+            convert::section(
+                ledger.id,
+                section.problem_seq,
+                problem,
+                section.state,
+                section.note,
+                own,
+            )
+        })
+        .collect();
+    pb::Ledger {
+        summary: Some(convert::ledger_summary(ledger)),
+        sections,
     }
 }
 
@@ -287,35 +342,12 @@ impl pb::ledger_service_server::LedgerService for LedgerApi {
         let problems = self.problems_by_seq(ledger.campaign_id).await?;
         let sections = storage::sections(&self.pool, id).await?;
         let findings = storage::findings_of_ledger(&self.pool, id).await?;
-        let mut findings = self
+        let findings = self
             .findings_for(&caller, &ledger, findings, &problems)
-            .await?
-            .into_iter()
-            .peekable();
-        let sections = sections
-            .into_iter()
-            .map(|section| {
-                let problem = problems.get(&section.problem_seq);
-                let mut own = Vec::new();
-                while let Some(f) =
-                    findings.next_if(|f| f.problem_seq == section.problem_seq as u32)
-                {
-                    own.push(f);
-                }
-                convert::section(
-                    ledger.id,
-                    section.problem_seq,
-                    problem,
-                    section.state,
-                    section.note,
-                    own,
-                )
-            })
-            .collect();
-        Ok(Response::new(pb::Ledger {
-            summary: Some(convert::ledger_summary(&ledger)),
-            sections,
-        }))
+            .await?;
+        Ok(Response::new(whole_ledger(
+            &ledger, sections, findings, &problems,
+        )))
     }
 
     async fn verify_ledger(
@@ -525,6 +557,60 @@ impl pb::ledger_service_server::LedgerService for LedgerApi {
         zhenggai_common::grpc::peer(&request)?;
         Ok(Response::new(
             self.reopen_after_recheck(request.into_inner()).await?,
+        ))
+    }
+
+    type ExportLedgersStream = Stream<pb::Ledger>;
+
+    async fn export_ledgers(
+        &self,
+        request: Request<pb::ExportLedgersRequest>,
+    ) -> Result<Response<Self::ExportLedgersStream>, Status> {
+        let caller = caller(&request)?.clone();
+        Ok(Response::new(
+            self.export_ledgers(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_problem_summary(
+        &self,
+        request: Request<pb::ExportLedgersRequest>,
+    ) -> Result<Response<pb::ProblemSummary>, Status> {
+        let caller = caller(&request)?.clone();
+        let token = token(&request);
+        Ok(Response::new(
+            self.problem_summary(&caller, &token, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn import_ledger(
+        &self,
+        request: Request<pb::ImportLedgerRequest>,
+    ) -> Result<Response<pb::ImportLedgerResponse>, Status> {
+        let caller = caller(&request)?.clone();
+        Ok(Response::new(
+            self.import_ledger(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn hand_in_ledger(
+        &self,
+        request: Request<tonic::Streaming<pb::HandInRequest>>,
+    ) -> Result<Response<pb::HandIn>, Status> {
+        let caller = caller(&request)?.clone();
+        Ok(Response::new(
+            self.hand_in_ledger(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_hand_ins(
+        &self,
+        request: Request<pb::GetLedgerRequest>,
+    ) -> Result<Response<pb::ListHandInsResponse>, Status> {
+        let caller = caller(&request)?.clone();
+        Ok(Response::new(
+            self.list_hand_ins(&caller, &request.get_ref().id).await?,
         ))
     }
 

@@ -25,7 +25,7 @@ pub async fn insert_chunk(
     n: i32,
     bytes: &[u8],
 ) -> Result<()> {
-    sqlx::query("INSERT INTO evidence_chunks (evidence_id, n, bytes) VALUES ($1, $2, $3)")
+    sqlx::query("INSERT INTO file_chunks (file_id, n, bytes) VALUES ($1, $2, $3)")
         .bind(evidence_id)
         .bind(n)
         .bind(bytes)
@@ -106,14 +106,13 @@ pub async fn stream_chunks(
 ) {
     let mut n = 0_i32;
     loop {
-        let chunk: Result<Option<Vec<u8>>> = sqlx::query_scalar(
-            "SELECT bytes FROM evidence_chunks WHERE evidence_id = $1 AND n = $2",
-        )
-        .bind(evidence_id)
-        .bind(n)
-        .fetch_optional(pool)
-        .await
-        .map_err(Into::into);
+        let chunk: Result<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT bytes FROM file_chunks WHERE file_id = $1 AND n = $2")
+                .bind(evidence_id)
+                .bind(n)
+                .fetch_optional(pool)
+                .await
+                .map_err(Into::into);
         match chunk {
             Ok(Some(bytes)) => {
                 if sink.send(Ok(bytes)).await.is_err() {

@@ -52,9 +52,9 @@ pub struct FindingRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const FINDING_COLUMNS: &str = "id, ledger_id, campaign_id, unit_code, problem_seq, seq, description, measures, due_on, kind, responsible, result, standing_mechanism, households, state, written_off, version, evidence_count, created_at, updated_at";
+pub(super) const FINDING_COLUMNS: &str = "id, ledger_id, campaign_id, unit_code, problem_seq, seq, description, measures, due_on, kind, responsible, result, standing_mechanism, households, state, written_off, version, evidence_count, created_at, updated_at";
 
-fn finding_from_row(row: &sqlx::postgres::PgRow) -> Result<FindingRow> {
+pub(super) fn finding_from_row(row: &sqlx::postgres::PgRow) -> Result<FindingRow> {
     let kind: String = row.try_get("kind")?;
     let state: String = row.try_get("state")?;
     let stored: sqlx::types::Json<Vec<StoredHousehold>> = row.try_get("households")?;
@@ -131,36 +131,54 @@ pub async fn lock_finding(tx: &mut PgConnection, id: Uuid) -> Result<Option<Find
     .transpose()
 }
 
-pub async fn findings_of_ledger(pool: &PgPool, ledger_id: Uuid) -> Result<Vec<FindingRow>> {
+pub async fn findings_of_ledger(
+    db: impl sqlx::PgExecutor<'_>,
+    ledger_id: Uuid,
+) -> Result<Vec<FindingRow>> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {FINDING_COLUMNS} FROM findings WHERE ledger_id = $1 ORDER BY problem_seq, seq"
     )))
     .bind(ledger_id)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?
     .iter()
     .map(finding_from_row)
     .collect()
 }
 
-/// Inserts a finding as the next 序号2 of its section, counts it on the
-/// section and the ledger, and answers its number.
+/// Inserts a finding as the 序号2 `seq` of its section (the next one when
+/// `None`), counts it on the section and the ledger, and answers its number.
+/// The caller holds the ledger's lock, so the next number is its own.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_finding(
     tx: &mut PgConnection,
     id: Uuid,
     ledger: &super::LedgerRow,
     problem_seq: i16,
+    seq: Option<i32>,
     fields: &FindingFields,
     created_by: &str,
     now: DateTime<Utc>,
 ) -> Result<i32> {
-    let seq: i32 = sqlx::query_scalar(
-        "UPDATE sections SET findings = findings + 1 WHERE ledger_id = $1 AND problem_seq = $2 RETURNING findings",
+    sqlx::query(
+        "UPDATE sections SET findings = findings + 1 WHERE ledger_id = $1 AND problem_seq = $2",
     )
     .bind(ledger.id)
     .bind(problem_seq)
-    .fetch_one(&mut *tx)
+    .execute(&mut *tx)
     .await?;
+    let seq: i32 = match seq {
+        Some(seq) => seq,
+        None => {
+            sqlx::query_scalar(
+                "SELECT coalesce(max(seq), 0) + 1 FROM findings WHERE ledger_id = $1 AND problem_seq = $2",
+            )
+            .bind(ledger.id)
+            .bind(problem_seq)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
     sqlx::query(
         "INSERT INTO findings (id, ledger_id, problem_seq, seq, campaign_id, unit_code, description, measures, due_on, kind,
                                responsible, result, standing_mechanism, households, created_at, updated_at, created_by)

@@ -30,9 +30,9 @@ impl LedgerRow {
     }
 }
 
-const LEDGER_COLUMNS: &str = "id, campaign_id, unit_code, unit_name, unit_level, sections, sections_answered, findings, closed, version, head_seq, head_digest";
+pub(super) const LEDGER_COLUMNS: &str = "id, campaign_id, unit_code, unit_name, unit_level, sections, sections_answered, findings, closed, version, head_seq, head_digest";
 
-fn ledger_from_row(row: &sqlx::postgres::PgRow) -> Result<LedgerRow> {
+pub(super) fn ledger_from_row(row: &sqlx::postgres::PgRow) -> Result<LedgerRow> {
     Ok(LedgerRow {
         id: row.try_get("id")?,
         campaign_id: row.try_get("campaign_id")?,
@@ -112,7 +112,7 @@ pub struct SectionRow {
     pub findings: i32,
 }
 
-fn section_from_row(row: &sqlx::postgres::PgRow) -> Result<SectionRow> {
+pub(super) fn section_from_row(row: &sqlx::postgres::PgRow) -> Result<SectionRow> {
     let state: String = row.try_get("state")?;
     Ok(SectionRow {
         problem_seq: row.try_get("problem_seq")?,
@@ -122,12 +122,12 @@ fn section_from_row(row: &sqlx::postgres::PgRow) -> Result<SectionRow> {
     })
 }
 
-pub async fn sections(pool: &PgPool, ledger_id: Uuid) -> Result<Vec<SectionRow>> {
+pub async fn sections(db: impl sqlx::PgExecutor<'_>, ledger_id: Uuid) -> Result<Vec<SectionRow>> {
     sqlx::query(
         "SELECT problem_seq, state, note, findings FROM sections WHERE ledger_id = $1 ORDER BY problem_seq",
     )
     .bind(ledger_id)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?
     .iter()
     .map(section_from_row)

@@ -4,6 +4,7 @@
 mod campaigns;
 mod evidence;
 mod findings;
+mod forms;
 mod history;
 mod ledgers;
 mod outbox;
@@ -11,6 +12,7 @@ mod outbox;
 pub use campaigns::*;
 pub use evidence::*;
 pub use findings::*;
+pub use forms::*;
 pub use history::*;
 pub use ledgers::*;
 pub use outbox::*;
