@@ -44,6 +44,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The file is not of a kind this endpoint accepts (judged by its bytes).
     UnsupportedMediaType,
+    /// A file was read, but some of its rows cannot be taken (every bad row
+    /// listed, nothing taken).
+    InvalidRows,
     /// Too many attempts, or the account is locked for a while.
     TooManyRequests,
     /// A dependency (database, peer service) is not reachable right now.
@@ -55,7 +58,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::InvalidArgument,
         Self::MalformedBody,
         Self::Unauthenticated,
@@ -69,6 +72,7 @@ impl ErrorCode {
         Self::IdempotencyMismatch,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::InvalidRows,
         Self::TooManyRequests,
         Self::Unavailable,
         Self::Timeout,
@@ -90,6 +94,7 @@ impl ErrorCode {
             Self::IdempotencyMismatch => "idempotency_mismatch",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::InvalidRows => "invalid_rows",
             Self::TooManyRequests => "too_many_requests",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
@@ -113,6 +118,7 @@ impl ErrorCode {
             Self::IdempotencyMismatch => "Idempotency key reused with another request",
             Self::PayloadTooLarge => "Request body too large",
             Self::UnsupportedMediaType => "Unsupported file type",
+            Self::InvalidRows => "Rows cannot be imported",
             Self::TooManyRequests => "Too many requests",
             Self::Unavailable => "Service unavailable",
             Self::Timeout => "Request timed out",
@@ -131,7 +137,7 @@ impl ErrorCode {
             Self::PreconditionFailed => 412,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
-            Self::IdempotencyMismatch => 422,
+            Self::IdempotencyMismatch | Self::InvalidRows => 422,
             Self::PreconditionRequired => 428,
             Self::TooManyRequests => 429,
             Self::Internal => 500,
@@ -152,7 +158,9 @@ impl ErrorCode {
             Self::Conflict | Self::PreconditionRequired | Self::PreconditionFailed => {
                 Code::FailedPrecondition
             }
-            Self::IdempotencyMismatch | Self::UnsupportedMediaType => Code::InvalidArgument,
+            Self::IdempotencyMismatch | Self::UnsupportedMediaType | Self::InvalidRows => {
+                Code::InvalidArgument
+            }
             Self::PayloadTooLarge | Self::TooManyRequests => Code::ResourceExhausted,
             Self::Unavailable => Code::Unavailable,
             Self::Timeout => Code::DeadlineExceeded,

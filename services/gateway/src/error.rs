@@ -19,7 +19,34 @@ pub struct ApiError {
     pub detail: String,
     /// Every fault, when there are several (validation).
     pub errors: Vec<String>,
+    /// Every bad row of an imported file.
+    pub rows: Vec<RowError>,
     pub retry_after_secs: Option<u64>,
+}
+
+/// A row of an imported file that cannot be taken, and why.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RowError {
+    /// The row as the spreadsheet numbers it (0: the sheet as a whole).
+    pub row: u32,
+    /// The column's letter (A–K); empty for the whole row or sheet.
+    pub column: String,
+    /// The column's header on the form (整改时限, 对照排查发现具体问题描述, …).
+    pub header: String,
+    pub reason: String,
+}
+
+impl RowError {
+    fn line(&self) -> String {
+        match (self.row, self.column.as_str()) {
+            (0, _) => self.reason.clone(),
+            (row, "") => format!("row {row}: {}", self.reason),
+            (row, column) => format!(
+                "row {row}, column {column} ({}): {}",
+                self.header, self.reason
+            ),
+        }
+    }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -30,7 +57,17 @@ impl ApiError {
             code,
             detail: detail.into(),
             errors: Vec::new(),
+            rows: Vec::new(),
             retry_after_secs: None,
+        }
+    }
+
+    /// 422 listing every bad row of an imported file.
+    pub fn rows(detail: impl Into<String>, rows: Vec<RowError>) -> Self {
+        Self {
+            errors: rows.iter().map(RowError::line).collect(),
+            rows,
+            ..Self::new(ErrorCode::InvalidRows, detail)
         }
     }
 
@@ -106,6 +143,9 @@ pub struct Problem {
     pub request_id: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// The bad rows of an imported file (`invalid_rows`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rows: Vec<RowError>,
 }
 
 /// Writes every error response as a problem document with the request id.
@@ -171,6 +211,7 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
         code: error.code.as_str().to_owned(),
         request_id,
         errors: error.errors,
+        rows: error.rows,
     };
     let (mut parts, _) = response.into_parts();
     parts.status = status;

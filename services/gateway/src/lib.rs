@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod forms;
 mod idempotency;
 mod openapi;
 pub mod storage;
@@ -134,9 +135,12 @@ pub struct Config {
     /// Largest upload (directory import), in bytes.
     #[arg(long, env = "ZG_UPLOAD_LIMIT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub upload_limit_bytes: usize,
-    /// Largest evidence file (佐证材料), in bytes.
+    /// Largest evidence file (佐证材料) or hand-in report (整改报告), in bytes.
     #[arg(long, env = "ZG_EVIDENCE_LIMIT_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub evidence_limit_bytes: u64,
+    /// Largest workbook an import takes (a filled 附件2), in bytes.
+    #[arg(long, env = "ZG_WORKBOOK_LIMIT_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub workbook_limit_bytes: u64,
     /// Requests running longer than this fail with 504.
     #[arg(long, env = "ZG_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -149,6 +153,7 @@ pub struct Settings {
     pub password_policy: PasswordPolicy,
     pub lockout: LockoutConfig,
     pub evidence_limit_bytes: u64,
+    pub workbook_limit_bytes: u64,
 }
 
 /// Shared by every handler.
@@ -240,6 +245,7 @@ pub async fn run(
         },
         lockout: config.lockout,
         evidence_limit_bytes: config.evidence_limit_bytes,
+        workbook_limit_bytes: config.workbook_limit_bytes,
     };
     bootstrap_admin(&pool, &config, &settings).await?;
     let state = AppState {
@@ -339,6 +345,12 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/ledgers/{id}", get(ledger::get_ledger))
         .route("/ledgers/{id}/history", get(ledger::ledger_history))
         .route("/ledgers/{id}/verify", get(ledger::verify_ledger))
+        .route("/ledgers/{id}/export.xlsx", get(api::forms::export_ledger))
+        .route("/ledgers/{id}/hand-ins", get(api::forms::list_hand_ins))
+        .route(
+            "/campaigns/{id}/export.xlsx",
+            get(api::forms::export_campaign),
+        )
         .route(
             "/ledgers/{id}/problems/{problem_id}/findings",
             post(ledger::create_finding).layer(idempotent.clone()),
@@ -394,6 +406,8 @@ fn router(state: AppState, config: &Config) -> Router {
                     "/findings/{id}/evidence",
                     post(ledger::upload_evidence).get(ledger::list_evidence),
                 )
+                .route("/ledgers/{id}/hand-in", post(api::forms::hand_in))
+                .route("/ledgers/{id}/import", post(api::forms::import_ledger))
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .merge(

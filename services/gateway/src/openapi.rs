@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, catalogue, ledger, notify, schedule};
+use crate::api::{accounts, catalogue, forms, ledger, notify, schedule};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,11 +25,12 @@ use crate::api::{accounts, catalogue, ledger, notify, schedule};
         schedule::get_reminder_rules, schedule::put_reminder_rules,
         schedule::list_rechecks, schedule::record_recheck, schedule::get_clock, schedule::set_clock,
         notify::inbox, notify::mark_read, notify::get_channels, notify::put_channels, notify::deliveries,
+        forms::export_ledger, forms::export_campaign, forms::import_ledger, forms::hand_in, forms::list_hand_ins,
     ),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users"), (name = "catalogue"), (name = "directory"),
          (name = "campaigns"), (name = "ledgers"), (name = "findings"), (name = "evidence"),
-         (name = "calendar"), (name = "schedule"), (name = "notifications"), (name = "admin"))
+         (name = "calendar"), (name = "schedule"), (name = "notifications"), (name = "forms"), (name = "admin"))
 )]
 pub struct ApiDoc;
 

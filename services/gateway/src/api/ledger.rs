@@ -914,8 +914,59 @@ pub async fn upload_evidence(
     Query(query): Query<UploadQuery>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Evidence>)> {
-    use axum::extract::FromRequest as _;
+    use pb::upload_evidence_request::Part;
     let limit = state.config.evidence_limit_bytes;
+    let evidence = with_upload(request, query.file_name, limit, move |upload, chunks| {
+        Box::pin(async move {
+            let header = Part::Header(pb::EvidenceHeader {
+                finding_id: id,
+                file_name: upload.file_name,
+                declared_type: upload.declared_type,
+            });
+            let wrap = |part| pb::UploadEvidenceRequest { part: Some(part) };
+            let mut ledger = state.ledger();
+            stream_file(
+                wrap(header),
+                |bytes| pb::UploadEvidenceRequest {
+                    part: Some(Part::Chunk(bytes)),
+                },
+                chunks,
+                limit,
+                |messages| ledger.upload_evidence(outgoing(messages, &auth.token)),
+            )
+            .await
+        })
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(evidence.into())))
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("files here are limited to {limit} bytes"),
+    )
+}
+
+/// What a client said of a file it uploads.
+pub(crate) struct Upload {
+    pub file_name: String,
+    pub declared_type: String,
+}
+
+/// The chunks of an uploaded file, as they arrive.
+pub(crate) type Chunks<'a> = futures::stream::BoxStream<'a, ApiResult<axum::body::Bytes>>;
+
+/// Hands an uploaded file to `send` chunk by chunk, whether it came as
+/// `multipart/form-data` (field `file`) or as the raw body (its name in
+/// `?file_name=`). A declared length over `limit` is refused at once.
+pub(crate) async fn with_upload<R>(
+    request: Request,
+    file_name: Option<String>,
+    limit: u64,
+    send: impl for<'a> FnOnce(Upload, Chunks<'a>) -> futures::future::BoxFuture<'a, ApiResult<R>>,
+) -> ApiResult<R> {
+    use axum::extract::FromRequest as _;
     let declared_length = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -924,12 +975,13 @@ pub async fn upload_evidence(
     if declared_length.is_some_and(|length| length > limit + 64 * 1024) {
         return Err(too_large(limit));
     }
-    let is_multipart = request
+    let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("multipart/form-data"));
-    let evidence = if is_multipart {
+        .unwrap_or_default()
+        .to_owned();
+    if content_type.starts_with("multipart/form-data") {
         let mut multipart = axum::extract::Multipart::from_request(request, &())
             .await
             .map_err(|error| ApiError::new(ErrorCode::MalformedBody, error.body_text()))?;
@@ -945,100 +997,57 @@ pub async fn upload_evidence(
                 }
             }
         };
-        let file_name = field.file_name().unwrap_or_default().to_owned();
-        let declared_type = field.content_type().unwrap_or_default().to_owned();
+        let upload = Upload {
+            file_name: field.file_name().unwrap_or_default().to_owned(),
+            declared_type: field.content_type().unwrap_or_default().to_owned(),
+        };
         let chunks = field.map(|chunk| {
             chunk.map_err(|error| ApiError::new(ErrorCode::MalformedBody, error.body_text()))
         });
-        send_upload(
-            &state,
-            &auth.token,
-            id,
-            file_name,
-            declared_type,
-            chunks,
-            limit,
-        )
-        .await?
+        send(upload, Box::pin(chunks)).await
     } else {
-        let declared_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
         let chunks = request.into_body().into_data_stream().map(|chunk| {
             chunk.map_err(|error| ApiError::new(ErrorCode::MalformedBody, error.to_string()))
         });
-        let file_name = query.file_name.unwrap_or_default();
-        send_upload(
-            &state,
-            &auth.token,
-            id,
-            file_name,
-            declared_type,
-            chunks,
-            limit,
-        )
-        .await?
-    };
-    Ok((StatusCode::CREATED, Json(evidence.into())))
-}
-
-fn too_large(limit: u64) -> ApiError {
-    ApiError::new(
-        ErrorCode::PayloadTooLarge,
-        format!("evidence files are limited to {limit} bytes"),
-    )
-}
-
-/// Feeds the chunks to the ledger as one client stream. On a broken or
-/// oversize body the call is dropped unfinished, so the ledger keeps nothing.
-async fn send_upload(
-    state: &AppState,
-    token: &str,
-    finding_id: String,
-    file_name: String,
-    declared_type: String,
-    chunks: impl futures::Stream<Item = ApiResult<axum::body::Bytes>> + Send,
-    limit: u64,
-) -> ApiResult<pb::Evidence> {
-    use pb::upload_evidence_request::Part;
-    let (sink, source) = tokio::sync::mpsc::channel::<pb::UploadEvidenceRequest>(4);
-    let mut ledger = state.ledger();
-    let call = ledger.upload_evidence(outgoing(
-        tokio_stream::wrappers::ReceiverStream::new(source),
-        token,
-    ));
-    let feed = async move {
-        let mut chunks = std::pin::pin!(chunks);
-        let header = pb::EvidenceHeader {
-            finding_id,
-            file_name,
-            declared_type,
+        let upload = Upload {
+            file_name: file_name.unwrap_or_default(),
+            declared_type: content_type,
         };
-        if sink
-            .send(pb::UploadEvidenceRequest {
-                part: Some(Part::Header(header)),
-            })
-            .await
-            .is_err()
-        {
+        send(upload, Box::pin(chunks)).await
+    }
+}
+
+/// Feeds a file to a client-streaming call: `header` first, then the chunks
+/// (wrapped by `chunk`) in pieces of 64 KiB. On a broken or oversize body
+/// the call is dropped unfinished, so the service keeps nothing.
+pub(crate) async fn stream_file<M, R, F>(
+    header: M,
+    chunk: fn(Vec<u8>) -> M,
+    chunks: Chunks<'_>,
+    limit: u64,
+    call: impl FnOnce(tokio_stream::wrappers::ReceiverStream<M>) -> F,
+) -> ApiResult<R>
+where
+    M: Send + 'static,
+    F: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    let (sink, source) = tokio::sync::mpsc::channel::<M>(4);
+    let call = call(tokio_stream::wrappers::ReceiverStream::new(source));
+    let feed = async move {
+        let mut chunks = chunks;
+        if sink.send(header).await.is_err() {
             return Ok(());
         }
         let mut size = 0_u64;
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk?;
-            size += chunk.len() as u64;
+        while let Some(bytes) = chunks.next().await {
+            let bytes = bytes?;
+            size += bytes.len() as u64;
             if size > limit {
                 return Err(too_large(limit));
             }
-            for piece in chunk.chunks(64 * 1024) {
-                let message = pb::UploadEvidenceRequest {
-                    part: Some(Part::Chunk(piece.to_vec())),
-                };
-                if sink.send(message).await.is_err() {
-                    // The ledger answered early (a refusal); its answer tells why.
+            for piece in bytes.chunks(64 * 1024) {
+                if sink.send(chunk(piece.to_vec())).await.is_err() {
+                    // The service answered early (a refusal); its answer tells why.
                     return Ok(());
                 }
             }
@@ -1052,7 +1061,7 @@ async fn send_upload(
         tokio::select! {
             answer = &mut call => return Ok(answer?.into_inner()),
             result = &mut feed, if !fed => {
-                // On an error the call is dropped unfinished: the ledger
+                // On an error the call is dropped unfinished: the service
                 // sees a broken stream and rolls the upload back.
                 result?;
                 fed = true;
@@ -1122,7 +1131,7 @@ pub async fn download_evidence(
 }
 
 /// `attachment` with an ASCII fallback name and the UTF-8 name (RFC 6266/8187).
-fn content_disposition(name: &str) -> String {
+pub(crate) fn content_disposition(name: &str) -> String {
     let ascii: String = name
         .chars()
         .map(|c| {

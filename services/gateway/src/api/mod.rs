@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod catalogue;
+pub mod forms;
 pub mod ledger;
 pub mod notify;
 pub mod schedule;

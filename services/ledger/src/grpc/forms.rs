@@ -251,6 +251,19 @@ impl LedgerApi {
         };
 
         let mut answer = pb::ImportLedgerResponse::default();
+        if request.dry_run {
+            tx.rollback().await?;
+            for step in &steps {
+                match step {
+                    Step::Unchanged { .. } => answer.unchanged += 1,
+                    Step::Create { .. } => answer.created += 1,
+                    Step::Update { .. } => answer.updated += 1,
+                    Step::DeclareNoFindings { .. } => answer.declared_no_findings += 1,
+                }
+            }
+            answer.ledger = Some(convert::ledger_summary(&ledger));
+            return Ok(answer);
+        }
         let mut section_state: HashMap<i16, SectionState> =
             sections.iter().map(|s| (s.problem_seq, s.state)).collect();
         for step in steps {
