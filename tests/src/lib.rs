@@ -72,6 +72,22 @@ fn spawn_service(handle: tokio::task::JoinHandle<anyhow::Result<()>>) {
     });
 }
 
+/// A milestone's tally by kind: (owed, on_time, late, missing, pending).
+pub fn tally(milestones: &[Value], kind: &str) -> (u64, u64, u64, u64, u64) {
+    let m = milestones
+        .iter()
+        .find(|m| m["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} milestone"));
+    let n = |field: &str| m["tally"][field].as_u64().expect("a count");
+    (
+        n("owed"),
+        n("on_time"),
+        n("late"),
+        n("missing"),
+        n("pending"),
+    )
+}
+
 /// The division table of all 河南 (55,164 rows) as CSV bytes.
 pub fn henan_csv() -> Vec<u8> {
     use std::io::Read as _;
@@ -605,6 +621,61 @@ impl Stack {
             listener,
             std::future::pending(),
         ))
+    }
+
+    /// Answers every section of a ledger that has none: 经排查无此类问题.
+    pub async fn answer_the_rest(&self, token: &str, ledger: &Value) {
+        let path = format!(
+            "/api/v1/ledgers/{}",
+            ledger["id"].as_str().expect("ledger id")
+        );
+        let (_, ledger) = self.json(self.get(&path, token)).await;
+        for section in ledger["sections"].as_array().expect("sections") {
+            if section["state"] != "unanswered" {
+                continue;
+            }
+            let path = format!(
+                "/api/v1/ledgers/{}/problems/{}/no-findings",
+                ledger["id"].as_str().expect("ledger id"),
+                section["problem_id"].as_str().expect("problem id")
+            );
+            let (status, body) = self
+                .json(
+                    self.post(&path, token)
+                        .json(&json!({ "note": "经排查，无此类问题" })),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+
+    /// A campaign's milestones with their tallies.
+    pub async fn milestones(&self, token: &str, campaign: &Value) -> Vec<Value> {
+        let path = format!(
+            "/api/v1/campaigns/{}/milestones",
+            campaign["id"].as_str().expect("campaign id")
+        );
+        let (status, body) = self.json(self.get(&path, token)).await;
+        assert_eq!(status, 200, "{body}");
+        body["items"].as_array().expect("milestones").clone()
+    }
+
+    /// Waits until the scheduler has the campaign and all its ledgers.
+    pub async fn scheduled(&self, token: &str, campaign: &Value) {
+        let ledgers = campaign["ledger_count"].as_u64().expect("ledger count");
+        eventually("the scheduler hears of the campaign", || async {
+            let path = format!(
+                "/api/v1/campaigns/{}/milestones",
+                campaign["id"].as_str().expect("campaign id")
+            );
+            let (status, body) = self.json(self.get(&path, token)).await;
+            let owed = body["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(|m| m["kind"] == "rectified"))
+                .and_then(|m| m["tally"]["owed"].as_u64());
+            (status == 200 && owed == Some(ledgers)).then_some(())
+        })
+        .await;
     }
 
     /// Sets the drill clock of every service (as the city office).

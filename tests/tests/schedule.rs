@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::Row as _;
-use zhenggai_system_tests::{Stack, eventually};
+use zhenggai_system_tests::{Stack, eventually, tally};
 
 const VILLAGE: &str = "411081114204"; // 土门口村委会
 const OTHER_VILLAGE: &str = "411081115201"; // 方东村委会, another township
@@ -22,30 +22,6 @@ fn finding_body(due_on: &str, kind: &str) -> Value {
         "responsible": "土门口村两委",
         "standing_mechanism": "每季度走访一次",
     })
-}
-
-/// Answers every section of a ledger that has none: 经排查无此类问题.
-async fn answer_the_rest(stack: &Stack, token: &str, ledger: &Value) {
-    let path = format!("/api/v1/ledgers/{}", ledger["id"].as_str().unwrap());
-    let (_, ledger) = stack.json(stack.get(&path, token)).await;
-    for section in ledger["sections"].as_array().unwrap() {
-        if section["state"] != "unanswered" {
-            continue;
-        }
-        let path = format!(
-            "/api/v1/ledgers/{}/problems/{}/no-findings",
-            ledger["id"].as_str().unwrap(),
-            section["problem_id"].as_str().unwrap()
-        );
-        let (status, body) = stack
-            .json(
-                stack
-                    .post(&path, token)
-                    .json(&json!({ "note": "经排查，无此类问题" })),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-    }
 }
 
 /// A review step that must succeed.
@@ -70,47 +46,6 @@ async fn deliver(stack: &Stack, token: &str, finding: &Value, result: &str) {
     assert_eq!(status, 200, "{body}");
     act(stack, token, finding, "start").await;
     act(stack, token, finding, "submit").await;
-}
-
-async fn milestones(stack: &Stack, token: &str, campaign: &Value) -> Vec<Value> {
-    let path = format!(
-        "/api/v1/campaigns/{}/milestones",
-        campaign["id"].as_str().unwrap()
-    );
-    let (status, body) = stack.json(stack.get(&path, token)).await;
-    assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
-}
-
-fn tally(milestones: &[Value], kind: &str) -> (u64, u64, u64, u64, u64) {
-    let m = milestones.iter().find(|m| m["kind"] == kind).unwrap();
-    let t = &m["tally"];
-    let n = |f: &str| t[f].as_u64().unwrap();
-    (
-        n("owed"),
-        n("on_time"),
-        n("late"),
-        n("missing"),
-        n("pending"),
-    )
-}
-
-/// Waits until the scheduler has the campaign and all its ledgers.
-async fn scheduled(stack: &Stack, token: &str, campaign: &Value) {
-    let ledgers = campaign["ledger_count"].as_u64().unwrap();
-    eventually("the scheduler hears of the campaign", || async {
-        let path = format!(
-            "/api/v1/campaigns/{}/milestones",
-            campaign["id"].as_str().unwrap()
-        );
-        let (status, body) = stack.json(stack.get(&path, token)).await;
-        let owed = body["items"]
-            .as_array()
-            .and_then(|items| items.iter().find(|m| m["kind"] == "rectified"))
-            .and_then(|m| m["tally"]["owed"].as_u64());
-        (status == 200 && owed == Some(ledgers)).then_some(())
-    })
-    .await;
 }
 
 /// Waits until the scheduler has applied every event it received.
@@ -264,9 +199,9 @@ async fn milestones_tally_on_time_late_and_missing() {
     let admin = stack.admin().await;
     stack.set_clock(&admin, "2023-06-30T10:00:00+08:00").await;
     let campaign = stack.yuzhou_campaign().await;
-    scheduled(&stack, &admin, &campaign).await;
+    stack.scheduled(&admin, &campaign).await;
 
-    let all = milestones(&stack, &admin, &campaign).await;
+    let all = stack.milestones(&admin, &campaign).await;
     assert_eq!(all.len(), 4);
     assert_eq!(
         all.iter().map(|m| m["due_on"].as_str()).collect::<Vec<_>>(),
@@ -309,10 +244,10 @@ async fn milestones_tally_on_time_late_and_missing() {
     let ledger = stack
         .ledger(&punctual, &campaign, &department_codes[0])
         .await;
-    answer_the_rest(&stack, &punctual, &ledger).await;
+    stack.answer_the_rest(&punctual, &ledger).await;
     stack.set_clock(&admin, "2023-07-05T10:00:00+08:00").await;
     let ledger = stack.ledger(&tardy, &campaign, &department_codes[1]).await;
-    answer_the_rest(&stack, &tardy, &ledger).await;
+    stack.answer_the_rest(&tardy, &ledger).await;
 
     // The village: a finding handed in by 7/20; the other village's is late.
     let village = stack.user("tumenkou", "village", VILLAGE).await;
@@ -320,7 +255,7 @@ async fn milestones_tally_on_time_late_and_missing() {
     let finding = stack
         .add_finding(&village, &ledger, 3, finding_body("2023-07-20", "deadline"))
         .await;
-    answer_the_rest(&stack, &village, &ledger).await;
+    stack.answer_the_rest(&village, &ledger).await;
     let other = stack.user("fangdong", "village", OTHER_VILLAGE).await;
     let other_ledger = stack.ledger(&other, &campaign, OTHER_VILLAGE).await;
     let late_finding = stack
@@ -331,9 +266,9 @@ async fn milestones_tally_on_time_late_and_missing() {
             finding_body("2023-07-20", "deadline"),
         )
         .await;
-    answer_the_rest(&stack, &other, &other_ledger).await;
+    stack.answer_the_rest(&other, &other_ledger).await;
     caught_up(&stack).await;
-    let now = milestones(&stack, &admin, &campaign).await;
+    let now = stack.milestones(&admin, &campaign).await;
     assert_eq!(tally(&now, "plan"), (departments, 1, 1, departments - 2, 0));
     let (owed, on_time, late, missing, pending) = tally(&now, "rectified");
     // The departments answered without findings: rectified already.
@@ -343,7 +278,7 @@ async fn milestones_tally_on_time_late_and_missing() {
     deliver(&stack, &village, &finding, "已协助两户办理慢性病卡").await;
     stack.set_clock(&admin, "2023-07-24T10:00:00+08:00").await;
     caught_up(&stack).await;
-    let now = milestones(&stack, &admin, &campaign).await;
+    let now = stack.milestones(&admin, &campaign).await;
     let (owed, on_time, late, missing, pending) = tally(&now, "rectified");
     assert_eq!((on_time, late, missing, pending), (3, 0, owed - 3, 0));
     // Nobody handed in ledger and report (上报) by 7/15.
@@ -354,7 +289,7 @@ async fn milestones_tally_on_time_late_and_missing() {
 
     deliver(&stack, &other, &late_finding, "已办理").await;
     caught_up(&stack).await;
-    let now = milestones(&stack, &admin, &campaign).await;
+    let now = stack.milestones(&admin, &campaign).await;
     let (owed, on_time, late, missing, _) = tally(&now, "rectified");
     assert_eq!((on_time, late, missing), (3, 1, owed - 4));
     // A township's view tallies its own subtree.
@@ -805,7 +740,7 @@ async fn schedulers_fire_each_reminder_once_even_when_one_dies_mid_batch() {
     let admin = stack.admin().await;
     stack.set_clock(&admin, "2023-07-17T08:00:00+08:00").await;
     let campaign = stack.yuzhou_campaign().await;
-    scheduled(&stack, &admin, &campaign).await;
+    stack.scheduled(&admin, &campaign).await;
     // The stack's own scheduler stops; three instances share its database.
     stack.stop("scheduler");
     let mut db = stack.database("scheduler").await;

@@ -60,7 +60,12 @@ fn notice_deadline(deadline: Option<&catalogue::Deadline>) -> String {
     }
 }
 
-async fn campaign(state: &AppState, token: &str, id: &str) -> ApiResult<Campaign> {
+/// A campaign and the notice it carries out.
+async fn campaign_notice(
+    state: &AppState,
+    token: &str,
+    id: &str,
+) -> ApiResult<(pb::Campaign, catalogue::Document)> {
     let campaign = state
         .ledger()
         .get_campaign(outgoing(
@@ -69,8 +74,8 @@ async fn campaign(state: &AppState, token: &str, id: &str) -> ApiResult<Campaign
         ))
         .await?
         .into_inner();
-    let mut client = state.catalogue();
-    let document = client
+    let document = state
+        .catalogue()
         .get_document(outgoing(
             catalogue::GetDocumentRequest {
                 id: campaign.document_id.clone(),
@@ -79,7 +84,13 @@ async fn campaign(state: &AppState, token: &str, id: &str) -> ApiResult<Campaign
         ))
         .await?
         .into_inner();
-    let mut problems = client
+    Ok((campaign, document))
+}
+
+async fn campaign(state: &AppState, token: &str, id: &str) -> ApiResult<Campaign> {
+    let (campaign, document) = campaign_notice(state, token, id).await?;
+    let mut problems = state
+        .catalogue()
         .list_problems(outgoing(
             catalogue::ListProblemsRequest {
                 document_id: campaign.document_id.clone(),
@@ -543,6 +554,18 @@ pub struct ImportReport {
     pub ledger: LedgerSummary,
 }
 
+/// Why a file is no workbook we can read, as the client hears it.
+fn unreadable(reason: Unreadable) -> ApiError {
+    match reason {
+        Unreadable::NotWorkbook(reason) => ApiError::new(ErrorCode::UnsupportedMediaType, reason),
+        Unreadable::Encrypted => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "the workbook is encrypted (password-protected): remove the password and upload it again",
+        ),
+        Unreadable::TooLarge(reason) => ApiError::new(ErrorCode::PayloadTooLarge, reason),
+    }
+}
+
 /// The column (letter and header) a ledger's fault concerns.
 fn fault_column(field: &str, columns: &[u32; 11]) -> (String, String) {
     let index = match field {
@@ -610,6 +633,11 @@ pub async fn import_ledger(
         },
     )
     .await?;
+    // The archive is judged first, before anyone is asked anything.
+    let bytes = tokio::task::spawn_blocking(move || read::check_archive(&bytes).map(|()| bytes))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "the workbook could not be read"))?
+        .map_err(unreadable)?;
     let ledger = state
         .ledger()
         .get_ledger(outgoing(
@@ -619,10 +647,8 @@ pub async fn import_ledger(
         .await?
         .into_inner();
     let summary = ledger.summary.clone().unwrap_or_default();
-    let issued_on = {
-        let campaign = campaign(&state, &auth.token, &summary.campaign_id).await?;
-        campaign.notice.issued_on
-    };
+    let (_, document) = campaign_notice(&state, &auth.token, &summary.campaign_id).await?;
+    let issued_on = date(&document.issued_on).unwrap_or_default();
     let problems: Vec<KnownProblem> = ledger
         .sections
         .iter()
@@ -636,20 +662,11 @@ pub async fn import_ledger(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let filled = tokio::task::spawn_blocking(move || {
-        read::check_archive(&bytes)?;
-        read::read_ledger(&bytes, &problems, issued_on)
-    })
-    .await
-    .map_err(|_| ApiError::new(ErrorCode::Internal, "the workbook could not be read"))?
-    .map_err(|unreadable| match unreadable {
-        Unreadable::NotWorkbook(reason) => ApiError::new(ErrorCode::UnsupportedMediaType, reason),
-        Unreadable::Encrypted => ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "the workbook is encrypted (password-protected): remove the password and upload it again",
-        ),
-        Unreadable::TooLarge(reason) => ApiError::new(ErrorCode::PayloadTooLarge, reason),
-    })?;
+    let filled =
+        tokio::task::spawn_blocking(move || read::read_ledger(&bytes, &problems, issued_on))
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "the workbook could not be read"))?
+            .map_err(unreadable)?;
 
     let mut faults: Vec<RowError> = filled
         .faults
