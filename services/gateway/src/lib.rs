@@ -260,7 +260,7 @@ pub async fn run(
     };
     let app = router(state, &config);
     tracing::info!(address = %listener.local_addr()?, "serving HTTP");
-    axum::serve(listener, app)
+    axum::serve(zhenggai_common::grpc::no_delay(listener), app)
         .with_graceful_shutdown(shutdown)
         .await?;
     pool.close().await;
