@@ -460,7 +460,7 @@ pub struct HistoryEvent {
     pub at: String,
     /// finding_created, finding_updated, finding_started, finding_submitted,
     /// finding_verified, finding_closed, finding_rejected, finding_reopened,
-    /// no_findings_declared, no_findings_withdrawn, evidence_added
+    /// no_findings_declared, no_findings_withdrawn, evidence_added, ledger_handed_in
     pub kind: String,
     pub finding_id: Option<String>,
     pub actor: String,
