@@ -152,6 +152,72 @@ fn rss_mb(pid: u32, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time (clock ticks) a process has used, user and system.
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // The fields after the command name (which may hold spaces).
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// CPU ticks of each service, of every PostgreSQL process, and of this one.
+fn cpu_snapshot(pids: &BTreeMap<String, u32>) -> BTreeMap<String, u64> {
+    let mut ticks: BTreeMap<String, u64> = pids
+        .iter()
+        .map(|(name, pid)| (name.clone(), cpu_ticks(*pid)))
+        .collect();
+    let postgres: u64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .map(cpu_ticks)
+        .sum();
+    ticks.insert("postgres".into(), postgres);
+    ticks.insert("loadgen".into(), cpu_ticks(std::process::id()));
+    ticks
+}
+
+/// Where the CPU went between two snapshots, as shares of the total.
+fn cpu_shares(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Value {
+    let used: BTreeMap<&String, u64> = after
+        .iter()
+        .map(|(name, t)| {
+            (
+                name,
+                t.saturating_sub(before.get(name).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    let total: u64 = used.values().sum::<u64>().max(1);
+    Value::Object(
+        used.into_iter()
+            .map(|(name, t)| {
+                (
+                    name.clone(),
+                    json!(((t as f64 / total as f64) * 1000.0).round() / 1000.0),
+                )
+            })
+            .collect(),
+    )
+}
+
 fn database(url: &str, name: &str) -> String {
     match url.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{name}"),
@@ -247,7 +313,12 @@ async fn main() -> anyhow::Result<()> {
         prepare_findings(&client, &setup).await?;
     }
     if runs("write") {
+        let before = cpu_snapshot(&pids);
         let (rps, mut latencies) = write_load(&client, &setup, args.seconds, args.clients).await?;
+        report.insert(
+            "write_cpu_share".into(),
+            cpu_shares(&before, &cpu_snapshot(&pids)),
+        );
         let baseline = pgbench(
             &args,
             &ledger_db,
@@ -262,7 +333,12 @@ async fn main() -> anyhow::Result<()> {
         report.insert("write_p99_ms".into(), json!(latencies.percentile(0.99)));
     }
     if runs("read") {
+        let before = cpu_snapshot(&pids);
         let (rps, mut latencies) = read_load(&client, &setup, args.seconds, args.clients).await?;
+        report.insert(
+            "read_cpu_share".into(),
+            cpu_shares(&before, &cpu_snapshot(&pids)),
+        );
         let baseline = pgbench(
             &args,
             &ledger_db,
@@ -362,7 +438,7 @@ async fn setup(
                 .map(|seq| {
                     json!({ "seq": seq, "aspect_seq": 1 + (seq - 1) / 4, "title": format!("反馈问题{seq}"),
                             "manifestation": format!("问题表现{seq}"), "measures": [{ "seq": 1, "text": "对照整改" }],
-                            "responsible_units": [{ "code": "41", "lead": true, "scope": "townships" }],
+                            "responsible_units": [{ "code": "41", "lead": true, "scope": "unit" }],
                             "responsible_text": "各乡镇", "deadline": { "due_on": "2023-07-20", "continuing": true } })
                 })
                 .collect();
@@ -780,10 +856,10 @@ fn print_table(report: &serde_json::Map<String, Value>) {
     for (name, value) in report {
         match value {
             Value::Object(per_service) => {
-                let target = if name.contains("idle") {
-                    "≤ 30 each"
-                } else {
-                    "≤ 200 each"
+                let target = match name.as_str() {
+                    n if n.starts_with("rss_idle") => "≤ 30 each",
+                    n if n.starts_with("rss_peak") => "≤ 200 each",
+                    _ => "",
                 };
                 for (service, mb) in per_service {
                     println!(
