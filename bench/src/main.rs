@@ -312,44 +312,31 @@ async fn main() -> anyhow::Result<()> {
     if runs("write") || runs("dashboard") {
         prepare_findings(&client, &setup).await?;
     }
-    if runs("write") {
+    for phase in ["write", "read"] {
+        if !runs(phase) {
+            continue;
+        }
         let before = cpu_snapshot(&pids);
-        let (rps, mut latencies) = write_load(&client, &setup, args.seconds, args.clients).await?;
-        report.insert(
-            "write_cpu_share".into(),
-            cpu_shares(&before, &cpu_snapshot(&pids)),
-        );
-        let baseline = pgbench(
-            &args,
-            &ledger_db,
-            &write_script(&args, &setup).await?,
-            args.clients,
-        )
-        .await?;
-        report.insert("write_rps".into(), json!(rps.round()));
-        report.insert("write_baseline_tps".into(), json!(baseline.round()));
-        report.insert("write_ratio".into(), json!(rps / baseline));
-        report.insert("write_p50_ms".into(), json!(latencies.percentile(0.5)));
-        report.insert("write_p99_ms".into(), json!(latencies.percentile(0.99)));
-    }
-    if runs("read") {
-        let before = cpu_snapshot(&pids);
-        let (rps, mut latencies) = read_load(&client, &setup, args.seconds, args.clients).await?;
-        report.insert(
-            "read_cpu_share".into(),
-            cpu_shares(&before, &cpu_snapshot(&pids)),
-        );
-        let baseline = pgbench(
-            &args,
-            &ledger_db,
-            &read_script(&args, &setup).await?,
-            args.clients,
-        )
-        .await?;
-        report.insert("read_rps".into(), json!(rps.round()));
-        report.insert("read_baseline_tps".into(), json!(baseline.round()));
-        report.insert("read_ratio".into(), json!(rps / baseline));
-        report.insert("read_p99_ms".into(), json!(latencies.percentile(0.99)));
+        let (rps, mut latencies) = match phase {
+            "write" => write_load(&client, &setup, args.seconds, args.clients).await?,
+            _ => read_load(&client, &setup, args.seconds, args.clients).await?,
+        };
+        let shares = cpu_shares(&before, &cpu_snapshot(&pids));
+        let script = match phase {
+            "write" => write_script(&args, &setup).await?,
+            _ => read_script(&args, &setup).await?,
+        };
+        let baseline = pgbench(&args, &ledger_db, &script, args.clients).await?;
+        for (figure, value) in [
+            ("rps", json!(rps.round())),
+            ("baseline_tps", json!(baseline.round())),
+            ("ratio", json!(rps / baseline)),
+            ("p50_ms", json!(latencies.percentile(0.5))),
+            ("p99_ms", json!(latencies.percentile(0.99))),
+            ("cpu_share", shares.clone()),
+        ] {
+            report.insert(format!("{phase}_{figure}"), value);
+        }
     }
     if runs("dashboard") {
         let mut latencies =

@@ -52,6 +52,21 @@ pub(super) fn fields_details(fields: &FindingFields) -> serde_json::Value {
     })
 }
 
+/// The fields that differ, as the history records them (new values).
+pub(super) fn changed_fields(
+    old: &FindingFields,
+    new: &FindingFields,
+) -> serde_json::Map<String, serde_json::Value> {
+    let before = fields_details(old);
+    fields_details(new)
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, value)| before.get(key.as_str()) != Some(value))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
 /// Whose review a finding awaits (待审核): the unit above verifies a
 /// submitted finding, the city office above writes a verified one off.
 fn awaiting(finding: &FindingRow, ledger: &LedgerRow) -> serde_json::Value {
@@ -424,15 +439,7 @@ impl LedgerApi {
             tx.rollback().await?;
             return self.finding_for(caller, finding, &ledger).await;
         }
-        let before = fields_details(old);
-        let after = fields_details(&fields);
-        let changed: serde_json::Map<String, serde_json::Value> = after
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(key, value)| before.get(key.as_str()) != Some(value))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
+        let changed = changed_fields(old, &fields);
         let version = storage::update_fields(&mut tx, id, &fields, now).await?;
         let mut event = event_by(caller, "finding_updated", now);
         event.details = serde_json::json!({ "version": version, "changed": changed });

@@ -10,7 +10,7 @@ use zhenggai_proto::ledger::v1 as pb;
 
 use super::evidence::{file_names, receive_file};
 use super::findings::{
-    fields_details, record_finding_change, record_section_change, require_owner,
+    changed_fields, fields_details, record_finding_change, record_section_change, require_owner,
 };
 use super::{LedgerApi, Stream, convert, convert_findings, event_by, id_of, uuid, whole_ledger};
 use crate::domain::finding::FindingDraft;
@@ -310,19 +310,11 @@ impl LedgerApi {
                     answer.created += 1;
                 }
                 Step::Update { row, id, fields } => {
-                    let before = findings
+                    let changed = findings
                         .iter()
                         .find(|f| f.id == id)
-                        .map(|f| fields_details(&f.fields))
+                        .map(|f| changed_fields(&f.fields, &fields))
                         .unwrap_or_default();
-                    let after = fields_details(&fields);
-                    let changed: serde_json::Map<String, serde_json::Value> = after
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .filter(|(key, value)| before.get(key.as_str()) != Some(value))
-                        .map(|(key, value)| (key.clone(), value.clone()))
-                        .collect();
                     let version = storage::update_fields(&mut tx, id, &fields, now).await?;
                     let mut event = event_by(caller, "finding_updated", now);
                     event.details = serde_json::json!({
