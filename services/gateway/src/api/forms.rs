@@ -270,6 +270,11 @@ fn internal(error: rust_xlsxwriter::XlsxError) -> ApiError {
     ApiError::new(ErrorCode::Internal, "the workbook could not be written")
 }
 
+/// The unit a whole ledger belongs to.
+fn unit_of(ledger: &pb::Ledger) -> Option<&pb::UnitRef> {
+    ledger.summary.as_ref().and_then(|s| s.unit.as_ref())
+}
+
 /// Every ledger of the campaign in a subtree, whole, in unit-code order.
 async fn export_ledgers(
     state: &AppState,
@@ -437,12 +442,9 @@ pub async fn export_campaign(
         let leads: HashSet<&String> = campaign.leads.values().collect();
         for code in leads {
             if let Ok(found) = export_ledgers(&state, token, &campaign.id, code).await
-                && let Some(ledger) = found.into_iter().find(|l| {
-                    l.summary
-                        .as_ref()
-                        .and_then(|s| s.unit.as_ref())
-                        .is_some_and(|u| &u.code == code)
-                })
+                && let Some(ledger) = found
+                    .into_iter()
+                    .find(|l| unit_of(l).is_some_and(|u| &u.code == code))
             {
                 own.insert(code.clone(), ledger);
             }
@@ -450,17 +452,14 @@ pub async fn export_campaign(
     }
     let units: Vec<pb::UnitRef> = ledgers
         .iter()
-        .filter_map(|l| l.summary.as_ref().and_then(|s| s.unit.clone()))
+        .filter_map(|l| unit_of(l).cloned())
         .chain(std::iter::once(root.clone()))
         .collect();
     let titles = unit_titles(&state, token, &units).await?;
     let root_title = titles.get(&root.code).cloned().unwrap_or(root.name.clone());
-    let root_ledger = ledgers.iter().find(|l| {
-        l.summary
-            .as_ref()
-            .and_then(|s| s.unit.as_ref())
-            .is_some_and(|u| u.code == root.code)
-    });
+    let root_ledger = ledgers
+        .iter()
+        .find(|l| unit_of(l).is_some_and(|u| u.code == root.code));
     let results: HashMap<u32, String> = summary
         .problems
         .iter()
@@ -472,12 +471,7 @@ pub async fn export_campaign(
                     .get(&tally.problem_seq)
                     .and_then(|code| own.get(code))
                     .map(|ledger| {
-                        let name = ledger
-                            .summary
-                            .as_ref()
-                            .and_then(|s| s.unit.as_ref())
-                            .map(|u| u.name.as_str())
-                            .unwrap_or_default();
+                        let name = unit_of(ledger).map(|u| u.name.as_str()).unwrap_or_default();
                         (name, own_text(ledger, tally.problem_seq))
                     }),
             };
@@ -507,11 +501,7 @@ pub async fn export_campaign(
     )
     .map_err(internal)?;
     for ledger in &ledgers {
-        let unit = ledger
-            .summary
-            .as_ref()
-            .and_then(|s| s.unit.clone())
-            .unwrap_or_default();
+        let unit = unit_of(ledger).cloned().unwrap_or_default();
         let title = titles.get(&unit.code).cloned().unwrap_or(unit.name.clone());
         let sheet = workbook.add_worksheet();
         sheet

@@ -28,6 +28,28 @@ impl LedgerApi {
             .ok_or_else(|| LedgerError::NotFound(format!("campaign {id}")))
     }
 
+    /// A visible campaign and the subtree a roll-up or a form covers: the
+    /// unit asked for (within the campaign and the caller's sight), or the
+    /// campaign's area when the caller sees it, else the caller's own scope.
+    pub(super) async fn campaign_scope(
+        &self,
+        caller: &Caller,
+        campaign_id: &str,
+        unit: &str,
+    ) -> Result<(storage::Campaign, UnitCode)> {
+        let id = id_of("campaign", campaign_id)?;
+        let campaign = self.visible_campaign(caller, id).await?;
+        let unit = match unit {
+            "" if caller.sees(&campaign.area) => campaign.area.clone(),
+            "" => caller.scope(),
+            text => UnitCode::try_from(text)
+                .ok()
+                .filter(|code| caller.sees(code) && code.is_within(&campaign.area))
+                .ok_or_else(|| LedgerError::NotFound(format!("unit {text}")))?,
+        };
+        Ok((campaign, unit))
+    }
+
     pub(super) async fn create_campaign(
         &self,
         caller: &Caller,
@@ -197,16 +219,10 @@ impl LedgerApi {
         token: &str,
         request: pb::GetDashboardRequest,
     ) -> Result<pb::Dashboard> {
-        let id = id_of("campaign", &request.campaign_id)?;
-        let campaign = self.visible_campaign(caller, id).await?;
-        let unit = match request.unit.as_str() {
-            "" if caller.sees(&campaign.area) => campaign.area.clone(),
-            "" => caller.scope(),
-            text => UnitCode::try_from(text)
-                .ok()
-                .filter(|code| caller.sees(code) && code.is_within(&campaign.area))
-                .ok_or_else(|| LedgerError::NotFound(format!("unit {text}")))?,
-        };
+        let (campaign, unit) = self
+            .campaign_scope(caller, &request.campaign_id, &request.unit)
+            .await?;
+        let id = campaign.id;
         let today = self.clock.today();
         let rows = storage::dashboard(&self.pool, id, &unit, today).await?;
         let mut total = storage::Tally::default();

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use uuid::Uuid;
-use zhenggai_common::{Caller, UnitCode};
+use zhenggai_common::Caller;
 use zhenggai_proto::ledger::v1 as pb;
 
 use super::evidence::{file_names, receive_file};
@@ -46,32 +46,14 @@ fn hand_in(row: HandInRow) -> pb::HandIn {
 }
 
 impl LedgerApi {
-    /// The campaign and the subtree a form covers: the unit asked for, or
-    /// the campaign's area when the caller sees it, else the caller's own.
-    async fn form_scope(
-        &self,
-        caller: &Caller,
-        request: &pb::ExportLedgersRequest,
-    ) -> Result<(storage::Campaign, UnitCode)> {
-        let id = id_of("campaign", &request.campaign_id)?;
-        let campaign = self.visible_campaign(caller, id).await?;
-        let unit = match request.unit.as_str() {
-            "" if caller.sees(&campaign.area) => campaign.area.clone(),
-            "" => caller.scope(),
-            text => UnitCode::try_from(text)
-                .ok()
-                .filter(|code| caller.sees(code) && code.is_within(&campaign.area))
-                .ok_or_else(|| LedgerError::NotFound(format!("unit {text}")))?,
-        };
-        Ok((campaign, unit))
-    }
-
     pub(super) async fn export_ledgers(
         &self,
         caller: &Caller,
         request: pb::ExportLedgersRequest,
     ) -> Result<Stream<pb::Ledger>> {
-        let (campaign, unit) = self.form_scope(caller, &request).await?;
+        let (campaign, unit) = self
+            .campaign_scope(caller, &request.campaign_id, &request.unit)
+            .await?;
         let ledgers = storage::ledgers_under(&self.pool, campaign.id, &unit).await?;
         let problems = self.problems_by_seq(campaign.id).await?;
         let (sink, source) = tokio::sync::mpsc::channel(EXPORT_BATCH);
@@ -110,8 +92,8 @@ impl LedgerApi {
         let ids: Vec<Uuid> = batch.iter().map(|l| l.id).collect();
         let mut sections = storage::sections_of(&self.pool, &ids).await?;
         let mut findings = storage::findings_of(&self.pool, &ids).await?;
-        let all: Vec<storage::FindingRow> = findings.values().flatten().cloned().collect();
-        self.record_clear_reads(caller, &all).await?;
+        self.record_clear_reads(caller, findings.values().flatten())
+            .await?;
         Ok(batch
             .iter()
             .map(|ledger| {
@@ -129,7 +111,9 @@ impl LedgerApi {
         token: &str,
         request: pb::ExportLedgersRequest,
     ) -> Result<pb::ProblemSummary> {
-        let (campaign, unit) = self.form_scope(caller, &request).await?;
+        let (campaign, unit) = self
+            .campaign_scope(caller, &request.campaign_id, &request.unit)
+            .await?;
         let problems = self.problems_by_seq(campaign.id).await?;
         let tallies = storage::problem_summary(&self.pool, campaign.id, &unit).await?;
         let names = self
@@ -347,15 +331,16 @@ impl LedgerApi {
                 }
             }
         }
-        let changes = answer.created + answer.updated + answer.declared_no_findings;
-        if changes == 0 {
+        let ledger = if answer.created + answer.updated + answer.declared_no_findings == 0 {
             tx.rollback().await?;
+            ledger
         } else {
             tx.commit().await?;
-        }
-        let ledger = storage::get_ledger(&self.pool, ledger.id)
-            .await?
-            .ok_or_else(|| LedgerError::NotFound(format!("ledger {ledger_id}")))?;
+            // The counters the inserts kept are the table's, not the row's in hand.
+            storage::get_ledger(&self.pool, ledger.id)
+                .await?
+                .ok_or_else(|| LedgerError::NotFound(format!("ledger {ledger_id}")))?
+        };
         tracing::info!(
             ledger = %ledger_id, created = answer.created, updated = answer.updated,
             unchanged = answer.unchanged, declared = answer.declared_no_findings, "ledger imported"

@@ -152,14 +152,14 @@ impl LedgerApi {
 
     /// Records the reads of household data in clear that showing these
     /// findings to `caller` makes.
-    async fn record_clear_reads(
+    async fn record_clear_reads<'a>(
         &self,
         caller: &Caller,
-        findings: &[storage::FindingRow],
+        findings: impl IntoIterator<Item = &'a storage::FindingRow>,
     ) -> Result<()> {
         if caller.clearance {
             let clear: Vec<Uuid> = findings
-                .iter()
+                .into_iter()
                 .filter(|f| !f.fields.households.is_empty())
                 .map(|f| f.id)
                 .collect();
