@@ -626,6 +626,15 @@ async fn write_load(
             }
             anyhow::Ok(latencies)
         });
+    gather(workers).await
+}
+
+/// Runs the clients side by side: requests per second over the phase, and
+/// every request's latency.
+async fn gather<F>(workers: impl Iterator<Item = F>) -> anyhow::Result<(f64, Latencies)>
+where
+    F: std::future::Future<Output = anyhow::Result<Vec<Duration>>>,
+{
     let started = Instant::now();
     let results = futures::future::join_all(workers).await;
     let took = started.elapsed().as_secs_f64();
@@ -715,14 +724,7 @@ async fn read_load(
             }
             anyhow::Ok(latencies)
         });
-    let started = Instant::now();
-    let results = futures::future::join_all(workers).await;
-    let took = started.elapsed().as_secs_f64();
-    let mut all = Latencies::default();
-    for result in results {
-        all.0.extend(result?);
-    }
-    Ok((all.0.len() as f64 / took, all))
+    gather(workers).await
 }
 
 /// The read's own queries, as the ledger runs them for one GET.
