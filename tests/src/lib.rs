@@ -3,6 +3,7 @@
 //! `DATABASE_URL`, and talks to them over real HTTP and gRPC.
 
 pub mod fakes;
+pub mod postgres;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +15,8 @@ use tokio::net::TcpListener;
 /// The first account's password in every test stack.
 pub const ADMIN_PASSWORD: &str = "Admin-Passw0rd";
 
-/// A running stack: the gateway and the four gRPC services.
+/// A running stack: the gateway and the four gRPC services, as tasks of
+/// this process or (for tests that signal them) as processes of their own.
 pub struct Stack {
     pub http: String,
     pub catalogue: SocketAddr,
@@ -33,6 +35,12 @@ pub struct Stack {
     pub smtp: fakes::SmtpSink,
     /// Each service's name, arguments and address, to restart it.
     services: Vec<(&'static str, Vec<String>, SocketAddr)>,
+    /// The PostgreSQL server the services use.
+    database_url: String,
+    /// Where the service binaries are, when the services run as processes.
+    binaries: Option<PathBuf>,
+    /// Each running service process.
+    children: Vec<(&'static str, std::process::Child)>,
 }
 
 async fn listener() -> (TcpListener, SocketAddr) {
@@ -108,14 +116,41 @@ fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// The folder of the service binaries this test binary was built with
+/// (target/<profile>); `cargo build --bins` puts them there, and
+/// deploy/test.sh runs it before the tests.
+fn service_binaries() -> PathBuf {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+        .expect("the test binary's folder");
+    assert!(
+        dir.join("zhenggai-gateway").is_file(),
+        "no service binaries in {}: run `cargo build --bins` first (deploy/test.sh does)",
+        dir.display()
+    );
+    dir
+}
+
 impl Stack {
+    /// Starts the services in this process, on the server of `DATABASE_URL`.
     pub async fn start() -> Self {
+        Self::start_on(database_url(), None).await
+    }
+
+    /// Starts each service as a process of its own (the binaries of
+    /// `cargo build --bins`), on the server at `database_url`: a test can
+    /// SIGKILL or SIGTERM them.
+    pub async fn start_processes(database_url: String) -> Self {
+        Self::start_on(database_url, Some(service_binaries())).await
+    }
+
+    async fn start_on(url: String, binaries: Option<PathBuf>) -> Self {
         let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let keys = std::env::temp_dir().join(format!("zhenggai-test-{run}"));
         let private = keys.join("jwt-private.pem");
         let public = keys.join("jwt-public.pem");
         zhenggai_common::identity::ensure_key_files(&private, &public).expect("write test keys");
-        let url = database_url();
         let public_arg = public.display().to_string();
         let service_args = |name: &str| {
             vec![
@@ -240,6 +275,9 @@ impl Stack {
             running: Vec::new(),
             smtp,
             services,
+            database_url: url,
+            binaries,
+            children: Vec::new(),
         };
         for (name, listener) in [
             ("catalogue", catalogue_l),
@@ -256,6 +294,14 @@ impl Stack {
 
     /// Runs one service on `listener` with the arguments it started with.
     fn launch(&mut self, name: &'static str, listener: TcpListener) {
+        if let Some(binaries) = &self.binaries {
+            let address = listener.local_addr().expect("the listener's address");
+            // The process binds the address itself.
+            drop(listener);
+            let child = self.spawn_process(binaries, name, address);
+            self.children.push((name, child));
+            return;
+        }
         let (tx, stop) = zhenggai_common::shutdown::manual();
         self.stops.push((name, tx));
         let args = self
@@ -295,9 +341,92 @@ impl Stack {
         spawn_service(handle);
     }
 
+    fn spawn_process(
+        &self,
+        binaries: &std::path::Path,
+        name: &'static str,
+        address: SocketAddr,
+    ) -> std::process::Child {
+        let args = self
+            .services
+            .iter()
+            .find(|(service, _, _)| *service == name)
+            .map(|(_, args, _)| args[1..].to_vec())
+            .expect("a known service");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.keys.join(format!("{name}.log")))
+            .expect("a log file");
+        std::process::Command::new(binaries.join(format!("zhenggai-{name}")))
+            .args(args)
+            .arg("--listen")
+            .arg(address.to_string())
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("a log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start zhenggai-{name}: {error}"))
+    }
+
+    /// What a service process has logged so far.
+    pub fn log(&self, service: &str) -> String {
+        std::fs::read_to_string(self.keys.join(format!("{service}.log"))).unwrap_or_default()
+    }
+
+    /// The process id of a service running as a process.
+    pub fn pid(&self, service: &str) -> u32 {
+        self.children
+            .iter()
+            .find(|(name, _)| *name == service)
+            .map(|(_, child)| child.id())
+            .unwrap_or_else(|| panic!("{service} is not running as a process"))
+    }
+
+    /// Sends SIGTERM to a service process and answers how long it took to
+    /// exit, and its exit status (panics after 60 s).
+    pub async fn terminate(
+        &mut self,
+        service: &str,
+    ) -> (std::time::Duration, std::process::ExitStatus) {
+        let pid = self.pid(service);
+        let started = std::time::Instant::now();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let index = self
+            .children
+            .iter()
+            .position(|(name, _)| *name == service)
+            .expect("a running process");
+        let (_, mut child) = self.children.remove(index);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the process") {
+                return (started.elapsed(), status);
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "{service} did not exit within 60 s of SIGTERM"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Kills one service at once, as SIGKILL would: its tasks are dropped
-    /// wherever they stand, nothing finishes.
+    /// wherever they stand, nothing finishes. A process gets SIGKILL.
     pub fn kill(&mut self, service: &str) {
+        for (_, child) in self
+            .children
+            .iter_mut()
+            .filter(|(name, _)| *name == service)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.children.retain(|(name, _)| *name != service);
         self.stops.retain(|(name, _)| *name != service);
         for (_, task) in self.running.iter().filter(|(name, _)| *name == service) {
             task.abort();
@@ -325,12 +454,16 @@ impl Stack {
         panic!("{name}'s address {address} stayed taken");
     }
 
-    /// Waits until the gateway answers and the catalogue has seeded.
-    async fn wait_ready(&self) {
+    /// Waits until the gateway answers and every service serves (the
+    /// catalogue has seeded).
+    pub async fn wait_ready(&self) {
         for _ in 0..600 {
             if let Ok(response) = self.client.get(self.url("/readyz")).send().await
                 && response.status().is_success()
                 && self.health(self.catalogue).await
+                && self.health(self.ledger).await
+                && self.health(self.scheduler).await
+                && self.health(self.notifier).await
             {
                 return;
             }
@@ -474,7 +607,8 @@ impl Stack {
     /// the service's feet (as an operator with database access could).
     pub async fn database(&self, service: &str) -> sqlx::PgConnection {
         use sqlx::ConnectOptions as _;
-        let options: sqlx::postgres::PgConnectOptions = database_url()
+        let options: sqlx::postgres::PgConnectOptions = self
+            .database_url
             .parse()
             .expect("DATABASE_URL is a PostgreSQL URL");
         options
@@ -705,10 +839,15 @@ impl Drop for Stack {
         for (_, stop) in self.stops.drain(..) {
             let _ = stop.send(());
         }
+        for (_, mut child) in self.children.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.keys);
         // Leave a shared server as it was: drop this stack's databases (their
         // services are stopping; FORCE ends their last connections).
         let run = self.run.clone();
+        let url = self.database_url.clone();
         let dropping = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -718,7 +857,7 @@ impl Drop for Stack {
             };
             runtime.block_on(async move {
                 use sqlx::Connection as _;
-                let Ok(mut connection) = sqlx::PgConnection::connect(&database_url()).await else {
+                let Ok(mut connection) = sqlx::PgConnection::connect(&url).await else {
                     return;
                 };
                 for service in ["catalogue", "ledger", "scheduler", "notifier", "gateway"] {

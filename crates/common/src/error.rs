@@ -222,12 +222,23 @@ impl ErrorCode {
 
     /// Reads the stable code back from a status.
     pub fn of(status: &tonic::Status) -> Self {
-        status
+        let ours = status
             .metadata()
             .get(ERROR_CODE_METADATA)
             .and_then(|value| value.to_str().ok())
-            .and_then(|text| text.parse().ok())
-            .unwrap_or_else(|| Self::from_grpc_code(status.code()))
+            .and_then(|text| text.parse().ok());
+        match ours {
+            Some(code) => code,
+            // Not a service's answer but the connection failing under the
+            // call (the peer died mid-request): tonic says Unknown and
+            // keeps the transport error as the source. Retrying will work.
+            None if matches!(status.code(), tonic::Code::Unknown | tonic::Code::Internal)
+                && std::error::Error::source(status).is_some() =>
+            {
+                Self::Unavailable
+            }
+            None => Self::from_grpc_code(status.code()),
+        }
     }
 }
 
@@ -260,7 +271,18 @@ pub fn database_error(error: &sqlx::Error) -> ErrorCode {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::Io(_)
         | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
         | sqlx::Error::Tls(_) => {
+            tracing::warn!(%error, "database unavailable");
+            ErrorCode::Unavailable
+        }
+        // The server is shutting down, restarting or starting (class 57P),
+        // or the connection broke (class 08): retrying later will work.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")) =>
+        {
             tracing::warn!(%error, "database unavailable");
             ErrorCode::Unavailable
         }
@@ -291,6 +313,21 @@ mod tests {
             assert_eq!(ErrorCode::of(&code.status("x")), code);
             assert_eq!(code.as_str().parse::<ErrorCode>().unwrap(), code);
         }
+    }
+
+    #[test]
+    fn a_connection_failing_under_a_call_is_unavailable_not_internal() {
+        let broken = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let status = tonic::Status::from_error(Box::new(broken));
+        assert_eq!(ErrorCode::of(&status), ErrorCode::Unavailable);
+        // An answer without our code and without a transport error under it
+        // keeps the plain mapping.
+        let plain = tonic::Status::unknown("something odd");
+        assert_eq!(
+            ErrorCode::of(&plain),
+            ErrorCode::from_grpc_code(tonic::Code::Unknown)
+        );
+        assert_ne!(ErrorCode::of(&plain), ErrorCode::Unavailable);
     }
 
     #[test]

@@ -202,3 +202,40 @@ mod tests {
         assert!(!verify_password("anything".into(), None).await);
     }
 }
+
+/// Accounts this gateway knows to be locked, and until when: a guess at a
+/// locked account is refused from memory, without a database write, so ten
+/// thousand guesses cost the database nothing after the first few. The
+/// database stays the truth (another replica learns a lock on its first try).
+#[derive(Debug, Default)]
+pub struct Lockouts(
+    std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
+);
+
+/// At most this many locked names are remembered; past it, expired ones are
+/// dropped, and if all are current the newest lock is kept in the database only.
+const REMEMBERED_LOCKS: usize = 100_000;
+
+impl Lockouts {
+    /// Until when `username` is locked, if this gateway knows it is.
+    pub fn locked_until(&self, username: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let locks = self.0.lock().ok()?;
+        locks
+            .get(username)
+            .copied()
+            .filter(|until| *until > chrono::Utc::now())
+    }
+
+    pub fn remember(&self, username: &str, until: chrono::DateTime<chrono::Utc>) {
+        let Ok(mut locks) = self.0.lock() else {
+            return;
+        };
+        if locks.len() >= REMEMBERED_LOCKS {
+            let now = chrono::Utc::now();
+            locks.retain(|_, until| *until > now);
+        }
+        if locks.len() < REMEMBERED_LOCKS {
+            locks.insert(username.to_owned(), until);
+        }
+    }
+}

@@ -4,8 +4,11 @@
 //! A client that lost the answer to a POST can send it again without creating
 //! the thing twice. The key is reserved before the request runs, so the same
 //! key sent twice at once runs once (the second gets 409 until the first has
-//! answered). Answers are kept for a day. Server errors (5xx) are not kept,
-//! so a retry after an outage runs again.
+//! answered; a reservation older than the request timeout belongs to a
+//! gateway that died mid-request and is taken over). Answers are kept for a
+//! day. Server errors (5xx) are not kept, so a retry after an outage runs
+//! again; the ledger dedupes a create by the same key (see [`request_key`]),
+//! so a retry never makes a second finding when only the answer was lost.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -21,6 +24,17 @@ const HEADER: &str = "idempotency-key";
 const MAX_KEY_CHARS: usize = 200;
 /// Answers larger than this are not kept (creating requests answer small).
 const MAX_KEPT_BODY: usize = 1024 * 1024;
+
+/// The key a back-end service dedupes a create request by: the caller's own
+/// Idempotency-Key, scoped to the caller (empty when the client sent none).
+/// Needed when the service committed but its answer never reached us.
+pub(crate) fn request_key(headers: &axum::http::HeaderMap, caller_id: uuid::Uuid) -> String {
+    headers
+        .get(HEADER)
+        .and_then(|key| key.to_str().ok())
+        .map(|key| format!("{caller_id}:{key}"))
+        .unwrap_or_default()
+}
 
 pub async fn replay(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match handle(&state, request, next).await {
@@ -69,7 +83,15 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
         .as_ref()
         .to_vec();
 
-    if !crate::storage::reserve_key(&state.pool, user_id, &key, &hash).await? {
+    if !crate::storage::reserve_key(
+        &state.pool,
+        user_id,
+        &key,
+        &hash,
+        state.config.request_timeout_secs,
+    )
+    .await?
+    {
         let kept = crate::storage::kept_answer(&state.pool, user_id, &key)
             .await?
             .ok_or_else(|| {

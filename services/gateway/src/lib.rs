@@ -52,6 +52,15 @@ pub struct LockoutConfig {
         default_value_t = 30
     )]
     pub minutes: u32,
+    /// Password checks (argon2, deliberately slow) that may run at once. A
+    /// login that cannot start its check within a second gets 429: a flood
+    /// of guesses, even at many names, cannot take the CPU from everyone else.
+    #[arg(
+        long = "password-checks",
+        env = "ZG_PASSWORD_CHECKS",
+        default_value_t = 1
+    )]
+    pub concurrent_checks: usize,
 }
 
 /// The gateway's configuration, read once from the environment.
@@ -154,6 +163,10 @@ pub struct Settings {
     pub lockout: LockoutConfig,
     pub evidence_limit_bytes: u64,
     pub workbook_limit_bytes: u64,
+    /// No request runs longer: an Idempotency-Key reserved longer ago than
+    /// this belongs to a request that ended without answering (its gateway
+    /// died), and a retry may take it over.
+    pub request_timeout_secs: u64,
 }
 
 /// Shared by every handler.
@@ -163,6 +176,10 @@ pub struct AppState {
     pub config: Arc<Settings>,
     pub signer: TokenSigner,
     pub verifier: TokenVerifier,
+    /// Permits for password checks (see [`LockoutConfig::concurrent_checks`]).
+    pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// Accounts known to be locked (see [`auth::Lockouts`]).
+    pub lockouts: Arc<auth::Lockouts>,
     catalogue: Channel,
     ledger: Channel,
     scheduler: Channel,
@@ -246,6 +263,7 @@ pub async fn run(
         lockout: config.lockout,
         evidence_limit_bytes: config.evidence_limit_bytes,
         workbook_limit_bytes: config.workbook_limit_bytes,
+        request_timeout_secs: config.request_timeout_secs,
     };
     bootstrap_admin(&pool, &config, &settings).await?;
     let state = AppState {
@@ -253,6 +271,10 @@ pub async fn run(
         config: Arc::new(settings),
         signer,
         verifier,
+        password_checks: Arc::new(tokio::sync::Semaphore::new(
+            config.lockout.concurrent_checks.max(1),
+        )),
+        lockouts: Arc::default(),
         catalogue: zhenggai_common::grpc::channel(&config.catalogue_url)?,
         ledger: zhenggai_common::grpc::channel(&config.ledger_url)?,
         scheduler: zhenggai_common::grpc::channel(&config.scheduler_url)?,

@@ -248,12 +248,13 @@ pub struct KeptAnswer {
 
 /// Reserves a key for a request about to run; false when the key is taken
 /// (answered within a day, or running). A reservation left by a request that
-/// never finished (a crash) lapses after ten minutes.
+/// never finished (a crash) lapses once the request timeout has passed.
 pub async fn reserve_key(
     pool: &PgPool,
     user_id: Uuid,
     key: &str,
     request_hash: &[u8],
+    request_timeout_secs: u64,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
         .execute(pool)
@@ -262,11 +263,13 @@ pub async fn reserve_key(
         "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
          ON CONFLICT (user_id, key) DO UPDATE
             SET request_hash = EXCLUDED.request_hash, created_at = now(), status = NULL, content_type = NULL, body = NULL
-          WHERE idempotency_keys.status IS NULL AND idempotency_keys.created_at < now() - interval '10 minutes'",
+          WHERE idempotency_keys.status IS NULL
+            AND idempotency_keys.created_at < now() - make_interval(secs => $4 + 5)",
     )
     .bind(user_id)
     .bind(key)
     .bind(request_hash)
+    .bind(request_timeout_secs as f64)
     .execute(pool)
     .await?
     .rows_affected();

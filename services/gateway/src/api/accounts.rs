@@ -157,6 +157,9 @@ pub async fn login(
     }))
 }
 
+/// How long a login waits for a password check to start.
+const PASSWORD_CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Checks a password under the lockout: every check counts as an attempt on
 /// that name (known or not) before the hash is compared, so neither parallel
 /// guesses nor the password-change form get more than the threshold.
@@ -167,19 +170,39 @@ async fn check_password(
 ) -> ApiResult<storage::User> {
     let refused = || ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password");
     let policy = state.config.lockout;
+    if let Some(until) = state.lockouts.locked_until(username) {
+        return Err(locked(until));
+    }
+    let lock = |until| {
+        state.lockouts.remember(username, until);
+        locked(until)
+    };
     let (account, attempt) = match storage::begin_login(&state.pool, username).await? {
-        storage::LoginAttempt::Locked(until) => return Err(locked(until)),
+        storage::LoginAttempt::Locked(until) => return Err(lock(until)),
         storage::LoginAttempt::Counted { account, attempt } => (account, attempt),
     };
     if attempt > policy.threshold {
         // Parallel guesses beyond the threshold are not even checked.
-        return Err(locked(
+        return Err(lock(
             storage::lock_login(&state.pool, username, policy.minutes).await?,
         ));
     }
     let (user, hash) = match account {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
+    };
+    // A bounded number of checks run at once; a guess that waits too long
+    // is turned away without costing a hash.
+    let Ok(Ok(_permit)) =
+        tokio::time::timeout(PASSWORD_CHECK_WAIT, state.password_checks.acquire()).await
+    else {
+        return Err(ApiError {
+            retry_after_secs: Some(1),
+            ..ApiError::new(
+                ErrorCode::TooManyRequests,
+                "too many logins at once; retry in a second",
+            )
+        });
     };
     // An unknown name costs as much time as a wrong password.
     let right = auth::verify_password(password, hash).await;
@@ -190,7 +213,7 @@ async fn check_password(
         }
         _ if attempt >= policy.threshold => {
             tracing::warn!("login locked after repeated failures");
-            Err(locked(
+            Err(lock(
                 storage::lock_login(&state.pool, username, policy.minutes).await?,
             ))
         }

@@ -35,7 +35,10 @@ pub struct ResponsibleUnit {
     pub lead: bool,
 }
 
+/// A problem's deadline as the notice sets it (`ProblemDeadline` in the
+/// OpenAPI document: `Deadline` is a finding's, with its light).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = ProblemDeadline)]
 pub struct Deadline {
     /// YYYY-MM-DD (Asia/Shanghai); null when there is no fixed date.
     pub due_on: Option<String>,
@@ -45,7 +48,9 @@ pub struct Deadline {
 }
 
 /// A problem (具体问题) with its manifestation (问题表现), measures, responsible units and deadline.
+/// Named `NoticeProblem` in the OpenAPI document: `Problem` is the error document.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = NoticeProblem)]
 pub struct Problem {
     pub id: String,
     pub document_id: String,

@@ -608,11 +608,13 @@ pub async fn create_finding(
     State(state): State<AppState>,
     auth: Authenticated,
     Path((id, problem_id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<NewFinding>,
 ) -> ApiResult<Response> {
     let request = pb::CreateFindingRequest {
         ledger_id: id,
         problem_id,
+        request_key: crate::idempotency::request_key(&headers, auth.caller.user_id),
         fields: Some(pb::FindingFields {
             description: body.description,
             measures: body.measures,

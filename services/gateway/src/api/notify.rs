@@ -142,9 +142,14 @@ pub struct Channels {
     pub wecom: Vec<WecomRobot>,
     #[serde(default)]
     pub sms: Vec<SmsGateway>,
-    #[serde(default, skip_deserializing)]
+    /// When the channels were last set (read-only: a PUT ignores it, so
+    /// what a GET answered can be sent back as it is).
+    #[serde(default)]
+    #[schema(read_only)]
     pub updated_at: Option<String>,
-    #[serde(default, skip_deserializing)]
+    /// Who last set them (read-only).
+    #[serde(default)]
+    #[schema(read_only)]
     pub updated_by: Option<String>,
 }
 

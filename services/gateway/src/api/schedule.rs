@@ -274,7 +274,8 @@ pub struct MilestoneChange {
 /// Move or rename a milestone (city office only).
 #[utoipa::path(patch, path = "/api/v1/campaigns/{id}/milestones/{milestone_id}", tag = "schedule", security(("bearer" = [])),
     params(("id" = String, Path), ("milestone_id" = String, Path)), request_body = MilestoneChange,
-    responses((status = 200, body = Milestone), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Milestone), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, description = "the milestone cannot take that change (continuing work has no due date)", body = Problem)))]
 pub async fn update_milestone(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -265,6 +265,14 @@ impl LedgerApi {
         request: pb::CreateFindingRequest,
     ) -> Result<pb::Finding> {
         let ledger_id = id_of("ledger", &request.ledger_id)?;
+        let request_key = request_key(&request.request_key)?;
+        if let Some(key) = request_key
+            && let Some(id) = storage::created_by_request(&self.pool, key).await?
+        {
+            // The first request committed; its answer was lost on the way.
+            let (finding, ledger) = self.visible_finding(caller, id).await?;
+            return self.finding_for(caller, finding, &ledger).await;
+        }
         let fields = request.fields.unwrap_or_default();
         let draft = FindingDraft {
             description: fields.description,
@@ -316,6 +324,9 @@ impl LedgerApi {
                 "",
             )
             .await?;
+        }
+        if let Some(key) = request_key {
+            storage::record_create_request(&mut tx, key, id).await?;
         }
         let mut event = event_by(caller, "finding_created", now);
         event.to_state = FindingState::Open.as_str().to_owned();
@@ -553,5 +564,16 @@ impl LedgerApi {
         tracing::info!(finding = %id, action = action.as_str(), to = to.as_str(), "finding moved");
         self.commit_finding_change(tx, ledger, id, event, caller, action.as_str())
             .await
+    }
+}
+
+/// A create request's key: none when empty; at most 300 characters.
+fn request_key(key: &str) -> Result<Option<&str>> {
+    match key.chars().count() {
+        0 => Ok(None),
+        1..=300 => Ok(Some(key)),
+        _ => Err(LedgerError::Invalid(vec![
+            "request_key must be at most 300 characters".into(),
+        ])),
     }
 }

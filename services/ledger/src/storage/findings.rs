@@ -283,3 +283,23 @@ pub async fn record_clear_reads(
     .await?;
     Ok(())
 }
+
+/// The finding a keyed create request made, if it committed.
+pub async fn created_by_request(pool: &PgPool, key: &str) -> Result<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT finding_id FROM create_requests WHERE request_key = $1")
+            .bind(key)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Remembers which finding a keyed create request made (same transaction).
+pub async fn record_create_request(tx: &mut PgConnection, key: &str, finding: Uuid) -> Result<()> {
+    sqlx::query("INSERT INTO create_requests (request_key, finding_id) VALUES ($1, $2)")
+        .bind(key)
+        .bind(finding)
+        .execute(tx)
+        .await?;
+    Ok(())
+}

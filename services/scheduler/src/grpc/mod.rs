@@ -142,11 +142,6 @@ impl SchedulerApi {
         request: pb::RecordRecheckRequest,
     ) -> Result<pb::Recheck> {
         let id = id_of("re-check", &request.id)?;
-        if matches!(caller.role, Role::Auditor) {
-            return Err(SchedulerError::PermissionDenied(
-                "auditors read; they do not record re-checks".into(),
-            ));
-        }
         let note = request.note.trim().to_owned();
         let mut faults = Vec::new();
         let outcome = request.outcome.as_str();
@@ -170,6 +165,13 @@ impl SchedulerApi {
                 UnitCode::try_from(r.unit_code.as_str()).is_ok_and(|unit| caller.sees(&unit))
             })
             .ok_or_else(|| SchedulerError::NotFound(format!("re-check {id}")))?;
+        // Only after the lookup: a re-check outside the caller's subtree is
+        // not found, whatever the caller's role.
+        if matches!(caller.role, Role::Auditor) {
+            return Err(SchedulerError::PermissionDenied(
+                "auditors read; they do not record re-checks".into(),
+            ));
+        }
         if row.status != "scheduled" {
             return Err(SchedulerError::Conflict(format!(
                 "this re-check is {} already",
