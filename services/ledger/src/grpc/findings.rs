@@ -231,15 +231,16 @@ impl LedgerApi {
 
     /// The campaign's problem that a section of `ledger` answers.
     async fn section_problem(
-        tx: &mut sqlx::PgConnection,
+        &self,
         ledger: &LedgerRow,
         problem_id: &str,
     ) -> Result<storage::CampaignProblem> {
         let problem = id_of("problem", problem_id)?;
-        storage::campaign_problems(tx, ledger.campaign_id)
+        self.problems_by_seq(ledger.campaign_id)
             .await?
-            .into_iter()
+            .values()
             .find(|p| p.problem_id == problem)
+            .cloned()
             .ok_or_else(|| LedgerError::NotFound(format!("problem {problem_id} in this ledger")))
     }
 
@@ -287,7 +288,8 @@ impl LedgerApi {
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         let mut ledger = self.lock_visible_ledger(&mut tx, caller, ledger_id).await?;
-        let problem_seq = Self::section_problem(&mut tx, &ledger, &request.problem_id)
+        let problem_seq = self
+            .section_problem(&ledger, &request.problem_id)
             .await?
             .seq;
         require_owner(caller, &ledger)?;
@@ -359,7 +361,7 @@ impl LedgerApi {
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         let mut ledger = self.lock_visible_ledger(&mut tx, caller, ledger_id).await?;
-        let problem = Self::section_problem(&mut tx, &ledger, problem_id).await?;
+        let problem = self.section_problem(&ledger, problem_id).await?;
         let problem_seq = problem.seq;
         require_owner(caller, &ledger)?;
         let section = storage::section(&mut tx, ledger.id, problem_seq)

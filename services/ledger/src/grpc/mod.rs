@@ -9,6 +9,7 @@ mod findings;
 mod forms;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sqlx::PgPool;
 use tonic::transport::Channel;
@@ -30,7 +31,17 @@ pub struct LedgerApi {
     clock: Clock,
     catalogue: Channel,
     evidence_limit: u64,
+    /// Each campaign's problems by seq. They never change once the campaign
+    /// is made (its problems are written in the transaction that makes it),
+    /// so every ledger read need not ask the database for them again.
+    problems: Arc<std::sync::Mutex<HashMap<Uuid, Arc<ProblemsBySeq>>>>,
 }
+
+/// A campaign's problems by seq (序号1).
+pub(crate) type ProblemsBySeq = HashMap<i16, storage::CampaignProblem>;
+
+/// Campaigns whose problems are kept at once; past it the cache starts over.
+const CACHED_CAMPAIGNS: usize = 256;
 
 impl LedgerApi {
     pub fn new(pool: PgPool, clock: Clock, catalogue: Channel, evidence_limit: u64) -> Self {
@@ -39,6 +50,7 @@ impl LedgerApi {
             clock,
             catalogue,
             evidence_limit,
+            problems: Arc::default(),
         }
     }
 
@@ -109,16 +121,33 @@ impl LedgerApi {
             .ok_or_else(|| LedgerError::NotFound(format!("ledger {id}")))
     }
 
-    /// Problem id → (seq, problem) of a campaign.
-    async fn problems_by_seq(
-        &self,
-        campaign_id: Uuid,
-    ) -> Result<HashMap<i16, storage::CampaignProblem>> {
-        Ok(storage::campaign_problems(&self.pool, campaign_id)
-            .await?
-            .into_iter()
-            .map(|p| (p.seq, p))
-            .collect())
+    /// A campaign's problems by seq, from the cache when it has them.
+    async fn problems_by_seq(&self, campaign_id: Uuid) -> Result<Arc<ProblemsBySeq>> {
+        if let Some(problems) = self
+            .problems
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&campaign_id).cloned())
+        {
+            return Ok(problems);
+        }
+        let problems: Arc<ProblemsBySeq> = Arc::new(
+            storage::campaign_problems(&self.pool, campaign_id)
+                .await?
+                .into_iter()
+                .map(|p| (p.seq, p))
+                .collect(),
+        );
+        // A campaign not made yet has no problems: nothing worth keeping.
+        if !problems.is_empty()
+            && let Ok(mut cache) = self.problems.lock()
+        {
+            if cache.len() >= CACHED_CAMPAIGNS {
+                cache.clear();
+            }
+            cache.insert(campaign_id, problems.clone());
+        }
+        Ok(problems)
     }
 
     /// One finding as `caller` may see it.
