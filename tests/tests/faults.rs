@@ -480,6 +480,19 @@ async fn sigterm_lets_accepted_requests_finish() {
         stack.wait_ready().await;
         load.progress(4).await;
     }
+    // The others, busy relaying, planning and delivering under the writes.
+    for service in ["scheduler", "notifier", "catalogue"] {
+        let (exit_after, exit) = stack.terminate(service).await;
+        println!("SIGTERM {service}: exited {exit} after {exit_after:?}");
+        assert!(exit.success(), "{service} exits cleanly: {exit}");
+        assert!(
+            exit_after < Duration::from_secs(10),
+            "{service} took {exit_after:?} to exit"
+        );
+        stack.restart(service).await;
+        stack.wait_ready().await;
+        load.progress(4).await;
+    }
     let tally = load.stop().await;
     let [
         missing,
