@@ -7,7 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
-pub mod forms;
+pub use zhenggai_forms as forms;
 mod idempotency;
 mod openapi;
 pub mod storage;

@@ -1,8 +1,10 @@
 //! Excel exchange (表格交换): the founding notice's two tables as workbooks,
 //! both ways. [`layout`] writes 附件2 (a unit's ledger) and 附件1 (the city
 //! ledger); [`read`] takes a filled 附件2 back, however it was typed; [`text`]
-//! holds the words both share. No axum or tonic here: the handlers in
-//! `api::forms` convert the services' answers into these types.
+//! holds the words both share. No axum, tonic or database here, only these
+//! plain types: the gateway's handlers (`api::forms`) convert the services'
+//! answers into them and back, and the fuzz targets (`fuzz/`) feed the
+//! readers hostile input directly.
 
 pub mod layout;
 pub mod read;

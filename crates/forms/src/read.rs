@@ -5,7 +5,7 @@
 //! the way cadres fill the form: merged cells, spacer rows, full-width
 //! digits, dates typed as text.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read};
 
 use calamine::{DataRef, Reader, Xlsx};
@@ -22,7 +22,10 @@ const MAX_ENTRIES: usize = 2_000;
 /// The most cells with a value the sheet may hold.
 const MAX_CELLS: usize = 200_000;
 /// Columns past this one are not the form's and are ignored.
-const MAX_COLUMN: u32 = 40;
+pub const MAX_COLUMN: u32 = 40;
+/// Excel's rows: a cell below them is no cell of a workbook Excel or WPS
+/// wrote (calamine reads an over-long row number wrapped), and is ignored.
+pub const EXCEL_ROWS: u32 = 1_048_576;
 
 /// Why a file cannot be read as a workbook at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +180,7 @@ fn cells(bytes: &[u8]) -> Result<BTreeMap<(u32, u32), String>, Unreadable> {
         let mut cells = BTreeMap::new();
         while let Some(cell) = reader.next_cell().map_err(|e| damaged(e.to_string()))? {
             let (row, col) = cell.get_position();
-            if col > MAX_COLUMN {
+            if col > MAX_COLUMN || row >= EXCEL_ROWS {
                 continue;
             }
             let value = cell_text(cell.get_value());
@@ -290,14 +293,15 @@ pub fn read_ledger(
         result_col,
         written_off_col,
     ] = columns;
-    let last_row = cells
-        .keys()
-        .next_back()
-        .map(|(row, _)| *row)
-        .unwrap_or(header);
+    // The rows that hold a cell, never every number up to the last: an
+    // empty row says nothing, and the file says how far apart rows are.
+    let below: BTreeSet<u32> = cells
+        .range((header + 1, 0)..)
+        .map(|(&(row, _), _)| row)
+        .collect();
     let mut rows = Vec::new();
     let mut current: Option<u32> = None;
-    for row in header + 1..=last_row {
+    for row in below {
         let get = |col: u32| cells.get(&(row, col)).map(|s| s.trim()).unwrap_or_default();
         let shown = row + 1;
         let mut fault = |col: u32, reason: String| {
@@ -398,7 +402,7 @@ pub fn read_ledger(
 
 /// The problem a 具体问题 cell names: by its number, checked against its
 /// title; by its title when it has no number.
-fn match_problem(cell: &str, problems: &[KnownProblem]) -> Result<u32, String> {
+pub fn match_problem(cell: &str, problems: &[KnownProblem]) -> Result<u32, String> {
     let (number, title) = text::parse_problem(cell);
     let titled = |p: &&KnownProblem| {
         let own = fingerprint(&p.title);
@@ -442,6 +446,83 @@ mod tests {
             check_archive(b"PK\x03\x04 broken"),
             Err(Unreadable::NotWorkbook(_))
         ));
+    }
+
+    /// A workbook of one sheet as a program other than Excel may write it:
+    /// the fewest parts calamine reads, inline strings.
+    fn workbook(rows: &[(&str, &str)]) -> Vec<u8> {
+        use std::io::Write as _;
+        let cells: String = rows
+            .iter()
+            .map(|(at, text)| {
+                format!(
+                    r#"<row r="{row}"><c r="{at}" t="inlineStr"><is><t>{text}</t></is></c></row>"#,
+                    row = at.trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                )
+            })
+            .collect();
+        let parts = [
+            (
+                "_rels/.rels",
+                r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_owned(),
+            ),
+            (
+                "xl/workbook.xml",
+                r#"<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="附件2" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_owned(),
+            ),
+            (
+                "xl/_rels/workbook.xml.rels",
+                r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_owned(),
+            ),
+            (
+                "xl/worksheets/sheet1.xml",
+                format!(r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{cells}</sheetData></worksheet>"#),
+            ),
+        ];
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, content) in parts {
+            zip.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(content.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_cell_far_below_the_form_costs_nothing() {
+        // calamine reads r="G4294967295" as row 4294967294, and a release
+        // build wraps a longer number to anything up to that: the reader
+        // must not walk every row in between (it did: minutes of CPU for a
+        // file of a few hundred bytes).
+        let mut rows: Vec<(String, &str)> = LEDGER_HEADERS
+            .iter()
+            .enumerate()
+            .map(|(col, header)| (format!("{}3", column_letter(col as u32)), *header))
+            .collect();
+        rows.extend([
+            ("C4".to_owned(), "1. 干部业务能力和责任意识还需加强。"),
+            ("F4".to_owned(), "村干部政策不熟"),
+            ("H4".to_owned(), "2023年7月20日"),
+            ("F4294967295".to_owned(), "远处的一格"),
+        ]);
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(at, text)| (at.as_str(), *text)).collect();
+        let bytes = workbook(&rows);
+        assert_eq!(check_archive(&bytes), Ok(()));
+        let problems = vec![KnownProblem {
+            seq: 1,
+            title: "干部业务能力和责任意识还需加强".into(),
+        }];
+        let issued_on = NaiveDate::from_ymd_opt(2023, 6, 26).unwrap();
+        let (done, read) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(read_ledger(&bytes, &problems, issued_on)));
+        let filled = read
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("read within 10 s")
+            .unwrap();
+        assert_eq!(filled.rows.len(), 1, "{filled:?}");
+        assert_eq!(filled.rows[0].due_on, "2023-07-20");
+        // Excel has 1,048,576 rows: a cell past them is not the form's.
+        assert!(filled.faults.is_empty(), "{:?}", filled.faults);
     }
 
     #[test]
