@@ -252,11 +252,48 @@ impl Writer {
     }
 }
 
-/// The invariants no fault may break, checked in the databases: answers
-/// (acknowledged writes missing, duplicates, findings without their
-/// created event, findings whose state their history does not end in,
-/// findings whose history and outbox entries do not match).
-async fn invariants(stack: &Stack, acknowledged: &[(String, String)]) -> [i64; 5] {
+/// What no fault may break, counted in the ledger's database.
+#[derive(Debug)]
+struct Breaches {
+    /// Acknowledged findings that are not there.
+    missing: i64,
+    /// Findings made more than once.
+    duplicates: i64,
+    /// Findings without their `finding_created` event.
+    without_created: i64,
+    /// Findings whose state their history does not end in.
+    state_mismatch: i64,
+    /// Findings whose history and outbox entries do not match.
+    without_outbox: i64,
+}
+
+impl Breaches {
+    /// Half-written findings of every kind.
+    fn half_written(&self) -> i64 {
+        self.without_created + self.state_mismatch + self.without_outbox
+    }
+
+    /// Asserts that nothing is broken, saying after what.
+    fn assert_none(&self, after: &str) {
+        assert_eq!(self.missing, 0, "acknowledged findings lost after {after}");
+        assert_eq!(self.duplicates, 0, "findings made twice after {after}");
+        assert_eq!(
+            self.without_created, 0,
+            "findings without history after {after}"
+        );
+        assert_eq!(
+            self.state_mismatch, 0,
+            "states without history after {after}"
+        );
+        assert_eq!(
+            self.without_outbox, 0,
+            "history without outbox after {after}"
+        );
+    }
+}
+
+/// Counts the breaches in the databases, given what was acknowledged.
+async fn breaches(stack: &Stack, acknowledged: &[(String, String)]) -> Breaches {
     let mut ledger = stack.database("ledger").await;
     let ids: Vec<uuid::Uuid> = acknowledged
         .iter()
@@ -299,13 +336,13 @@ async fn invariants(stack: &Stack, acknowledged: &[(String, String)]) -> [i64; 5
     .fetch_one(&mut ledger)
     .await
     .expect("history against outbox");
-    [
-        ids.len() as i64 - found,
+    Breaches {
+        missing: ids.len() as i64 - found,
         duplicates,
         without_created,
-        state_not_in_history,
-        history_without_outbox,
-    ]
+        state_mismatch: state_not_in_history,
+        without_outbox: history_without_outbox,
+    }
 }
 
 /// Waits until every outbox event reached both consumers and the notifier
@@ -397,31 +434,21 @@ async fn every_service_killed_under_writes_loses_nothing() {
         stack.wait_ready().await;
         load.progress(8).await;
         let acknowledged = load.acknowledged();
-        let [
-            missing,
-            duplicates,
-            without_created,
-            state_mismatch,
-            without_outbox,
-        ] = invariants(&stack, &acknowledged).await;
+        let broken = breaches(&stack, &acknowledged).await;
         println!(
             "SIGKILL {service}: {killed_with} acknowledged at the kill, {} after the restart; \
-             missing {missing}, duplicates {duplicates}, half-written {}",
+             missing {}, duplicates {}, half-written {}",
             acknowledged.len(),
-            without_created + state_mismatch + without_outbox
+            broken.missing,
+            broken.duplicates,
+            broken.half_written()
         );
-        assert_eq!(
-            missing, 0,
-            "acknowledged findings lost after killing {service}"
-        );
-        assert_eq!(duplicates, 0, "findings made twice after killing {service}");
-        assert_eq!(without_created, 0, "findings without history ({service})");
-        assert_eq!(state_mismatch, 0, "states without history ({service})");
-        assert_eq!(without_outbox, 0, "history without outbox ({service})");
+        broken.assert_none(&format!("killing {service}"));
     }
     let tally = load.stop().await;
-    let [missing, duplicates, ..] = invariants(&stack, &tally.acknowledged).await;
-    assert_eq!((missing, duplicates), (0, 0));
+    breaches(&stack, &tally.acknowledged)
+        .await
+        .assert_none("all the kills");
     let (undelivered, notifications, inbox_duplicates) =
         delivered(&stack, &township, tally.submitted.len()).await;
     println!(
@@ -494,23 +521,9 @@ async fn sigterm_lets_accepted_requests_finish() {
         load.progress(4).await;
     }
     let tally = load.stop().await;
-    let [
-        missing,
-        duplicates,
-        without_created,
-        state_mismatch,
-        without_outbox,
-    ] = invariants(&stack, &tally.acknowledged).await;
-    assert_eq!(
-        [
-            missing,
-            duplicates,
-            without_created,
-            state_mismatch,
-            without_outbox
-        ],
-        [0; 5]
-    );
+    breaches(&stack, &tally.acknowledged)
+        .await
+        .assert_none("SIGTERM to every service");
     assert!(tally.unclean.is_empty(), "{:?}", tally.unclean);
 }
 
@@ -528,32 +541,19 @@ async fn postgres_restarted_under_load_loses_nothing() {
     // The services reconnect by themselves.
     load.progress(8).await;
     let tally = load.stop().await;
-    let [
-        missing,
-        duplicates,
-        without_created,
-        state_mismatch,
-        without_outbox,
-    ] = invariants(&stack, &tally.acknowledged).await;
+    let broken = breaches(&stack, &tally.acknowledged).await;
     let (undelivered, notifications, inbox_duplicates) =
         delivered(&stack, &township, tally.submitted.len()).await;
     println!(
-        "PostgreSQL stopped for 3 s under load: {at_stop} acknowledged before, {during_gap} during, {} in all; missing {missing}, duplicates {duplicates}, half-written {}; {notifications} notifications, {undelivered} undelivered, {inbox_duplicates} shown twice; slowest answer {:?}; answers {:?}",
+        "PostgreSQL stopped for 3 s under load: {at_stop} acknowledged before, {during_gap} during, {} in all; missing {}, duplicates {}, half-written {}; {notifications} notifications, {undelivered} undelivered, {inbox_duplicates} shown twice; slowest answer {:?}; answers {:?}",
         tally.acknowledged.len(),
-        without_created + state_mismatch + without_outbox,
+        broken.missing,
+        broken.duplicates,
+        broken.half_written(),
         tally.slowest,
         tally.statuses
     );
-    assert_eq!(
-        [
-            missing,
-            duplicates,
-            without_created,
-            state_mismatch,
-            without_outbox
-        ],
-        [0; 5]
-    );
+    broken.assert_none("the PostgreSQL restart");
     assert_eq!(inbox_duplicates, 0);
     assert!(
         tally.statuses.get(&503).is_some_and(|n| *n > 0),
@@ -592,7 +592,7 @@ async fn a_peer_down_for_a_minute_holds_its_events_until_it_returns() {
     let tally = load.stop().await;
     let (undelivered, notifications, inbox_duplicates) =
         delivered(&stack, &township, tally.submitted.len()).await;
-    let [missing, duplicates, ..] = invariants(&stack, &tally.acknowledged).await;
+    let broken = breaches(&stack, &tally.acknowledged).await;
     println!(
         "notifier down for 60 s: {during} findings acknowledged meanwhile, {held} events held \
          for it; after its return {notifications} notifications, {undelivered} undelivered, \
@@ -601,7 +601,8 @@ async fn a_peer_down_for_a_minute_holds_its_events_until_it_returns() {
     );
     assert!(during > 0, "the gateway kept serving");
     assert!(held > 0, "the outbox held the notifier's events");
-    assert_eq!((missing, duplicates, inbox_duplicates), (0, 0, 0));
+    broken.assert_none("the notifier's minute away");
+    assert_eq!(inbox_duplicates, 0);
     assert!(
         tally
             .statuses

@@ -126,9 +126,14 @@ fn endpoints() -> Vec<(&'static str, &'static str, Body)> {
             Json(|| json!({ "clearance": true })),
         ),
     ];
-    for action in ["start", "submit", "verify", "close", "reject", "reopen"] {
-        let path: &'static str =
-            Box::leak(format!("/findings/{{finding}}/{action}").into_boxed_str());
+    for path in [
+        "/findings/{finding}/start",
+        "/findings/{finding}/submit",
+        "/findings/{finding}/verify",
+        "/findings/{finding}/close",
+        "/findings/{finding}/reject",
+        "/findings/{finding}/reopen",
+    ] {
         list.push(("POST", path, Json(|| json!({ "reason": "越界" }))));
     }
     list
@@ -492,7 +497,6 @@ async fn no_role_reaches_an_object_outside_its_subtree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_built_to_hurt_get_problem_documents_or_are_kept_as_data() {
     let stack = Stack::start().await;
-    let admin = stack.admin().await;
     let campaign = stack.yuzhou_campaign().await;
     let village = stack.user("tumenkou", "village", HOME_VILLAGE).await;
     let ledger = stack.ledger(&village, &campaign, HOME_VILLAGE).await;
@@ -618,7 +622,6 @@ async fn bodies_built_to_hurt_get_problem_documents_or_are_kept_as_data() {
         );
         assert_eq!(response.bytes().await.expect("bytes"), PNG);
     }
-    let _ = admin;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

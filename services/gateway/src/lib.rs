@@ -282,9 +282,12 @@ pub async fn run(
     };
     let app = router(state, &config);
     tracing::info!(address = %listener.local_addr()?, "serving HTTP");
-    axum::serve(zhenggai_common::grpc::no_delay(listener), app)
+    let sweeper = tokio::spawn(sweep_idempotency_keys(pool.clone()));
+    let served = axum::serve(zhenggai_common::grpc::no_delay(listener), app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    sweeper.abort();
+    served?;
     pool.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -470,6 +473,18 @@ fn router(state: AppState, config: &Config) -> Router {
                     Duration::from_secs(config.request_timeout_secs),
                 )),
         )
+}
+
+/// Every hour, forgets the Idempotency-Key answers older than a day (each
+/// replica may sweep; the DELETE is the same for all).
+async fn sweep_idempotency_keys(pool: sqlx::PgPool) {
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        if let Err(error) = storage::forget_old_keys(&pool).await {
+            tracing::warn!(%error, "old idempotency keys not swept");
+        }
+    }
 }
 
 /// A span per request, continuing the caller's trace if it sent one, and

@@ -246,6 +246,16 @@ pub struct KeptAnswer {
     pub body: Option<Vec<u8>>,
 }
 
+/// Forgets the answers kept longer than a day (a sweep, off the request path).
+pub async fn forget_old_keys(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// Reserves a key for a request about to run; false when the key is taken
 /// (answered within a day, or running). A reservation left by a request that
 /// never finished (a crash) lapses once the request timeout has passed.
@@ -256,15 +266,13 @@ pub async fn reserve_key(
     request_hash: &[u8],
     request_timeout_secs: u64,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
-        .execute(pool)
-        .await?;
     let reserved = sqlx::query(
         "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
          ON CONFLICT (user_id, key) DO UPDATE
             SET request_hash = EXCLUDED.request_hash, created_at = now(), status = NULL, content_type = NULL, body = NULL
-          WHERE idempotency_keys.status IS NULL
-            AND idempotency_keys.created_at < now() - make_interval(secs => $4 + 5)",
+          WHERE (idempotency_keys.status IS NULL
+                 AND idempotency_keys.created_at < now() - make_interval(secs => $4 + 5))
+             OR idempotency_keys.created_at < now() - interval '1 day'",
     )
     .bind(user_id)
     .bind(key)
