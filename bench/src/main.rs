@@ -645,7 +645,8 @@ where
     Ok((all.0.len() as f64 / took, all))
 }
 
-/// The update's own statements, as the ledger runs them for one PATCH.
+/// The update's own statements, as the ledger runs them for one PATCH (a
+/// campaign's problems it keeps in memory after their first read).
 async fn write_script(args: &Args, setup: &Setup) -> anyhow::Result<String> {
     bench_findings(args, setup).await?;
     Ok(format!(
@@ -667,8 +668,6 @@ UPDATE ledgers SET head_seq = head_seq + 1, head_digest = sha256(id::text::bytea
 SELECT {FINDING_COLUMNS} FROM findings WHERE id = (SELECT id FROM bench_findings WHERE n = :n) FOR UPDATE;
 INSERT INTO outbox (id, topic, payload, pending) VALUES (gen_random_uuid(), 'bench', '{{}}', '{{}}');
 COMMIT;
-SELECT campaign_id, seq, problem_id, title, aspect_seq, aspect_name FROM campaign_problems
- WHERE campaign_id = (SELECT campaign_id FROM findings WHERE id = (SELECT id FROM bench_findings WHERE n = :n)) ORDER BY seq;
 ",
         n = setup.villages.len()
     ))
@@ -727,14 +726,13 @@ async fn read_load(
     gather(workers).await
 }
 
-/// The read's own queries, as the ledger runs them for one GET.
+/// The read's own queries, as the ledger runs them for one GET (a campaign's
+/// problems it keeps in memory after their first read).
 async fn read_script(args: &Args, setup: &Setup) -> anyhow::Result<String> {
     bench_findings(args, setup).await?;
     Ok(format!(
         "\\set n random(1, {n})
 SELECT {LEDGER_COLUMNS} FROM ledgers WHERE id = (SELECT ledger_id FROM bench_findings WHERE n = :n);
-SELECT campaign_id, seq, problem_id, title, aspect_seq, aspect_name FROM campaign_problems
- WHERE campaign_id = (SELECT campaign_id FROM ledgers WHERE id = (SELECT ledger_id FROM bench_findings WHERE n = :n)) ORDER BY seq;
 SELECT problem_seq, state, note, findings FROM sections WHERE ledger_id = (SELECT ledger_id FROM bench_findings WHERE n = :n) ORDER BY problem_seq;
 SELECT {FINDING_COLUMNS} FROM findings WHERE ledger_id = (SELECT ledger_id FROM bench_findings WHERE n = :n) ORDER BY problem_seq, seq;
 ",

@@ -14,6 +14,9 @@ use crate::config::DatabaseConfig;
 /// How long start-up waits for PostgreSQL to accept connections.
 const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// Connects to the service's own database (creating it when missing) and
 /// applies `migrator`. Waits for the server while it is still starting.
 pub async fn connect(
@@ -36,6 +39,18 @@ pub async fn connect(
     let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+        // sqlx pings a connection on its way back to the pool; pinging it
+        // again on the way out cost a round trip per query. Only one that sat
+        // idle (PostgreSQL may have restarted meanwhile) is checked first.
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(server.database(name))
         .await
         .with_context(|| format!("cannot connect to database {name}"))?;

@@ -5,8 +5,10 @@
 //! check an identity but never forge one. The token travels in the
 //! `authorization` metadata of every gRPC call.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -385,7 +387,25 @@ pub struct TokenRejected(#[from] jsonwebtoken::errors::Error);
 pub struct TokenVerifier {
     key: DecodingKey,
     validation: Validation,
+    verified: Arc<Mutex<HashMap<String, VerifiedToken>>>,
 }
+
+/// A token whose signature and claims were checked once: a client sends the
+/// same token with every request, and each hop (gateway, then service) would
+/// otherwise verify its Ed25519 signature again, the largest share of a
+/// cheap read's CPU. Only its time window is checked again on a repeat.
+#[derive(Clone)]
+struct VerifiedToken {
+    caller: Caller,
+    not_before: i64,
+}
+
+/// Verified tokens remembered at once; beyond it, expired ones are dropped,
+/// and if that frees nothing, all are (they verify again on their next use).
+const VERIFIED_TOKENS: usize = 4096;
+
+/// Seconds of clock skew allowed on `nbf` and `exp`.
+const LEEWAY_SECS: i64 = 5;
 
 impl TokenVerifier {
     pub fn from_pem(pem: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
@@ -394,10 +414,11 @@ impl TokenVerifier {
         validation.set_audience(&[TOKEN_AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS as u64;
         Ok(Self {
             key: DecodingKey::from_ed_pem(pem)?,
             validation,
+            verified: Arc::default(),
         })
     }
 
@@ -409,8 +430,30 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, TokenRejected> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)?;
-        Ok(data.claims.into())
+        let now = chrono::Utc::now().timestamp();
+        let in_window = |t: &VerifiedToken| {
+            t.not_before - LEEWAY_SECS <= now && now < t.caller.expires_at + LEEWAY_SECS
+        };
+        if let Ok(verified) = self.verified.lock()
+            && let Some(known) = verified.get(token).filter(|t| in_window(t))
+        {
+            return Ok(known.caller.clone());
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)?.claims;
+        let known = VerifiedToken {
+            not_before: claims.nbf,
+            caller: claims.into(),
+        };
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_TOKENS {
+                verified.retain(|_, t| in_window(t));
+                if verified.len() >= VERIFIED_TOKENS {
+                    verified.clear();
+                }
+            }
+            verified.insert(token.to_owned(), known.clone());
+        }
+        Ok(known.caller)
     }
 }
 
@@ -595,6 +638,25 @@ mod tests {
         };
         let token = signer.sign(&claims).unwrap();
         assert_eq!(verifier.verify(&token).unwrap().username, "admin");
+        // Remembered now: a repeat answers alike, a tampered copy still fails.
+        assert_eq!(verifier.verify(&token).unwrap().username, "admin");
+        let mut tampered = token.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert!(
+            verifier
+                .verify(std::str::from_utf8(&tampered).unwrap())
+                .is_err()
+        );
+        // A remembered token whose time is up is not taken from memory.
+        let mut lapsed = verifier.verified.lock().unwrap()[&token].clone();
+        lapsed.caller.expires_at = now - 600;
+        verifier
+            .verified
+            .lock()
+            .unwrap()
+            .insert("lapsed".into(), lapsed);
+        assert!(verifier.verify("lapsed").is_err());
 
         let (_, other_public) = generate_key_pair().unwrap();
         let stranger = TokenVerifier::from_pem(other_public.as_bytes()).unwrap();

@@ -102,7 +102,17 @@ fn event_by(caller: &Caller, kind: &str, at: chrono::DateTime<chrono::Utc>) -> E
 impl LedgerApi {
     /// A ledger the caller may see; anything else is not found.
     async fn visible_ledger(&self, caller: &Caller, id: Uuid) -> Result<LedgerRow> {
-        storage::get_ledger(&self.pool, id)
+        self.visible_ledger_on(&self.pool, caller, id).await
+    }
+
+    /// [`Self::visible_ledger`] on a connection the request already holds.
+    async fn visible_ledger_on(
+        &self,
+        db: impl sqlx::PgExecutor<'_>,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<LedgerRow> {
+        storage::get_ledger(db, id)
             .await?
             .filter(|ledger| caller.sees(&ledger.unit_code))
             .ok_or_else(|| LedgerError::NotFound(format!("ledger {id}")))
@@ -367,10 +377,14 @@ impl pb::ledger_service_server::LedgerService for LedgerApi {
     ) -> Result<Response<pb::Ledger>, Status> {
         let caller = caller(&request)?.clone();
         let id = id_of("ledger", &request.get_ref().id)?;
-        let ledger = self.visible_ledger(&caller, id).await?;
+        // One connection for the three reads: each trip back to the pool
+        // costs a round trip of its own.
+        let mut db = self.pool.acquire().await.map_err(LedgerError::from)?;
+        let ledger = self.visible_ledger_on(&mut *db, &caller, id).await?;
         let problems = self.problems_by_seq(ledger.campaign_id).await?;
-        let sections = storage::sections(&self.pool, id).await?;
-        let findings = storage::findings_of_ledger(&self.pool, id).await?;
+        let sections = storage::sections(&mut *db, id).await?;
+        let findings = storage::findings_of_ledger(&mut *db, id).await?;
+        drop(db);
         let findings = self
             .findings_for(&caller, &ledger, findings, &problems)
             .await?;

@@ -49,12 +49,12 @@ pub(super) fn ledger_from_row(row: &sqlx::postgres::PgRow) -> Result<LedgerRow> 
     })
 }
 
-pub async fn get_ledger(pool: &PgPool, id: Uuid) -> Result<Option<LedgerRow>> {
+pub async fn get_ledger(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<LedgerRow>> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {LEDGER_COLUMNS} FROM ledgers WHERE id = $1"
     )))
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?
     .as_ref()
     .map(ledger_from_row)
