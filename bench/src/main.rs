@@ -26,12 +26,13 @@ struct Args {
     database_url: String,
     #[arg(long, env = "ZG_BOOTSTRAP_ADMIN_PASSWORD")]
     admin_password: String,
-    /// county (禹州市) | province (河南)
+    /// county (禹州市) | province (河南) | national (全国)
     #[arg(long, default_value = "county")]
     scale: String,
-    /// The division table to load at province scale.
-    #[arg(long, default_value = "data/divisions/henan-41.csv.gz")]
-    divisions: PathBuf,
+    /// The division table to load at province or national scale (default:
+    /// data/divisions/henan-41.csv.gz or data/divisions/china.csv.gz).
+    #[arg(long)]
+    divisions: Option<PathBuf>,
     /// Each service's process: name=pid, comma-separated.
     #[arg(long, default_value = "")]
     pids: String,
@@ -399,24 +400,41 @@ async fn setup(
                 .to_owned();
             ("411081".to_owned(), id)
         }
-        "province" => {
-            let mut csv = Vec::new();
-            flate2::read::GzDecoder::new(std::fs::File::open(&args.divisions)?)
-                .read_to_end(&mut csv)?;
+        scale @ ("province" | "national") => {
+            let (area, table, issuer, doc_prefix, whole) = if scale == "province" {
+                (
+                    "41",
+                    "data/divisions/henan-41.csv.gz",
+                    "河南省巩固拓展脱贫攻坚成果领导小组",
+                    "豫",
+                    "全省",
+                )
+            } else {
+                (
+                    "00",
+                    "data/divisions/china.csv.gz",
+                    "巩固拓展脱贫攻坚成果领导小组",
+                    "国",
+                    "全国",
+                )
+            };
+            let path = args.divisions.clone().unwrap_or_else(|| table.into());
             let started = Instant::now();
-            let response = client
-                .http
-                .post(format!("{}/api/v1/units/import", client.base))
-                .bearer_auth(admin)
-                .header("content-type", "text/csv")
-                .body(csv)
-                .send()
-                .await?;
-            ensure!(
-                response.status().is_success(),
-                "import: {}",
-                response.text().await?
-            );
+            for csv in tables_by_province(&path)? {
+                let response = client
+                    .http
+                    .post(format!("{}/api/v1/units/import", client.base))
+                    .bearer_auth(admin)
+                    .header("content-type", "text/csv")
+                    .body(csv)
+                    .send()
+                    .await?;
+                ensure!(
+                    response.status().is_success(),
+                    "import: {}",
+                    response.text().await?
+                );
+            }
             report.insert(
                 "import_divisions_s".into(),
                 json!(started.elapsed().as_secs_f64()),
@@ -425,7 +443,7 @@ async fn setup(
                 .map(|seq| {
                     json!({ "seq": seq, "aspect_seq": 1 + (seq - 1) / 4, "title": format!("反馈问题{seq}"),
                             "manifestation": format!("问题表现{seq}"), "measures": [{ "seq": 1, "text": "对照整改" }],
-                            "responsible_units": [{ "code": "41", "lead": true, "scope": "unit" }],
+                            "responsible_units": [{ "code": area, "lead": true, "scope": "unit" }],
                             "responsible_text": "各乡镇", "deadline": { "due_on": "2023-07-20", "continuing": true } })
                 })
                 .collect();
@@ -443,17 +461,17 @@ async fn setup(
                 .post(
                     "/api/v1/documents",
                     admin,
-                    json!({ "doc_number": format!("豫巩固脱贫组〔2023〕{}号", std::process::id()),
-                            "title": "关于印发《全省反馈问题对照整改方案》的通知", "issuer": "河南省巩固拓展脱贫攻坚成果领导小组",
-                            "issued_on": "2023-06-20", "area": "41", "aspects": aspects, "problems": problems }),
+                    json!({ "doc_number": format!("{doc_prefix}巩固脱贫组〔2023〕{}号", std::process::id()),
+                            "title": format!("关于印发《{whole}反馈问题对照整改方案》的通知"), "issuer": issuer,
+                            "issued_on": "2023-06-20", "area": area, "aspects": aspects, "problems": problems }),
                 )
                 .await?;
             (
-                "41".to_owned(),
+                area.to_owned(),
                 document["id"].as_str().context("document id")?.to_owned(),
             )
         }
-        other => bail!("scale {other:?}: county or province"),
+        other => bail!("scale {other:?}: county, province or national"),
     };
     let started = Instant::now();
     let campaign = client
@@ -511,6 +529,28 @@ async fn setup(
         area,
         villages,
     })
+}
+
+/// A gzipped division table split by province, each part with the header:
+/// one import per province keeps each request (and the catalogue's memory)
+/// at a province's size. Rows keep their order, parents before children.
+fn tables_by_province(path: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(path).with_context(|| path.display().to_string())?,
+    )
+    .read_to_string(&mut text)?;
+    let mut lines = text.lines();
+    let header = lines.next().context("an empty division table")?;
+    let mut parts: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    for line in lines.filter(|line| !line.is_empty()) {
+        let part = parts
+            .entry(line.get(..2).unwrap_or_default())
+            .or_insert_with(|| format!("{header}\n").into_bytes());
+        part.extend_from_slice(line.as_bytes());
+        part.push(b'\n');
+    }
+    Ok(parts.into_values().collect())
 }
 
 /// The same ledgers and sections COPYed into scratch tables of the ledger's

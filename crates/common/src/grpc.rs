@@ -228,11 +228,21 @@ pub fn outgoing<T>(message: T, token: &str) -> tonic::Request<T> {
 }
 
 /// A channel to a peer service that connects on first use and reconnects by
-/// itself, so a peer that starts later or restarts is picked up.
+/// itself, so a peer that starts later or restarts is picked up. A unary call
+/// on it gives up after 30 s.
 pub fn channel(url: &str) -> anyhow::Result<tonic::transport::Channel> {
+    channel_with_timeout(url, std::time::Duration::from_secs(30))
+}
+
+/// [`channel`] whose unary calls give up after `timeout` (the gateway's own
+/// request timeout, which bounds the calls it makes for a request).
+pub fn channel_with_timeout(
+    url: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<tonic::transport::Channel> {
     Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
         .connect_timeout(std::time::Duration::from_secs(3))
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(timeout)
         .tcp_nodelay(true)
         .connect_lazy())
 }

@@ -23,20 +23,44 @@ pub const TOKEN_AUDIENCE: &str = "zhenggai";
 /// department code under its government's code (`411081D003`).
 ///
 /// Codes are hierarchical by prefix: a unit's code extends its parent's, so
-/// "is X inside Y's subtree" is a prefix test and needs no database.
+/// "is X inside Y's subtree" is a prefix test and needs no database. Above the
+/// provinces stands the nation (全国), code `00`, which the statistics bureau's
+/// table does not list: every code lies within it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct UnitCode(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "{0:?} is not a unit code: expected 2, 4, 6, 9 or 12 digits (统计用区划代码), or a government code followed by D and 3 digits for a department"
+    "{0:?} is not a unit code: expected 2, 4, 6, 9 or 12 digits (统计用区划代码; 00 for the nation), or a government code followed by D and 3 digits for a department"
 )]
 pub struct InvalidUnitCode(pub String);
+
+/// The nation's code (全国): the root above every province.
+pub const NATION: &str = "00";
 
 impl UnitCode {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The nation (全国), root of the whole directory.
+    pub fn nation() -> Self {
+        Self(NATION.to_owned())
+    }
+
+    pub fn is_nation(&self) -> bool {
+        self.0 == NATION
+    }
+
+    /// What every code of this subtree starts with (nothing, for the nation).
+    pub fn subtree_prefix(&self) -> &str {
+        if self.is_nation() { "" } else { &self.0 }
+    }
+
+    /// A `LIKE` pattern matching every code of this subtree.
+    pub fn subtree_pattern(&self) -> String {
+        format!("{}%", self.subtree_prefix())
     }
 
     /// A department's code (`411081D003`).
@@ -55,6 +79,7 @@ impl UnitCode {
             9 => 6,
             6 => 4,
             4 => 2,
+            2 if !self.is_nation() => return Some(Self::nation()),
             _ => return None,
         };
         Some(UnitCode(self.0[..parent_len].to_owned()))
@@ -72,7 +97,7 @@ impl UnitCode {
 
     /// True when `self` is `other` or lies below it.
     pub fn is_within(&self, other: &UnitCode) -> bool {
-        self.0.starts_with(&other.0)
+        self.0.starts_with(other.subtree_prefix())
     }
 }
 
@@ -80,8 +105,12 @@ impl TryFrom<String> for UnitCode {
     type Error = InvalidUnitCode;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
+        // No real code starts with 00, the nation's: below it, that would be
+        // a unit that is within the nation by its prefix alone.
         let is_division = |s: &str| {
-            matches!(s.len(), 2 | 4 | 6 | 9 | 12) && s.bytes().all(|b| b.is_ascii_digit())
+            matches!(s.len(), 2 | 4 | 6 | 9 | 12)
+                && s.bytes().all(|b| b.is_ascii_digit())
+                && (s == NATION || !s.starts_with(NATION))
         };
         let valid = match text.split_once('D') {
             Some((government, seq)) => {
@@ -570,6 +599,8 @@ mod tests {
             "411081D03",
             "41D001",
             "411081 114",
+            "0012",
+            "001081114204",
         ] {
             assert!(UnitCode::try_from(bad).is_err(), "{bad} accepted");
         }
@@ -580,8 +611,15 @@ mod tests {
                 .iter()
                 .map(UnitCode::as_str)
                 .collect::<Vec<_>>(),
-            ["41", "4110", "411081", "411081114", "411081114204"]
+            ["00", "41", "4110", "411081", "411081114", "411081114204"]
         );
+        let nation = UnitCode::nation();
+        assert_eq!(nation.parent(), None);
+        assert_eq!(code("41").parent(), Some(nation.clone()));
+        assert!(village.is_within(&nation) && code("11").is_within(&nation));
+        assert!(!nation.is_within(&code("41")));
+        assert_eq!(nation.subtree_pattern(), "%");
+        assert_eq!(code("41").subtree_pattern(), "41%");
         assert_eq!(code("411081D003").parent(), Some(code("411081")));
         assert!(village.is_within(&code("411081")));
         assert!(!village.is_within(&code("411003")));

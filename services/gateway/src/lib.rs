@@ -266,6 +266,13 @@ pub async fn run(
         request_timeout_secs: config.request_timeout_secs,
     };
     bootstrap_admin(&pool, &config, &settings).await?;
+    // A call to a service lives as long as the request it serves may.
+    let channel = |url: &str| {
+        zhenggai_common::grpc::channel_with_timeout(
+            url,
+            Duration::from_secs(config.request_timeout_secs),
+        )
+    };
     let state = AppState {
         pool: pool.clone(),
         config: Arc::new(settings),
@@ -275,10 +282,10 @@ pub async fn run(
             config.lockout.concurrent_checks.max(1),
         )),
         lockouts: Arc::default(),
-        catalogue: zhenggai_common::grpc::channel(&config.catalogue_url)?,
-        ledger: zhenggai_common::grpc::channel(&config.ledger_url)?,
-        scheduler: zhenggai_common::grpc::channel(&config.scheduler_url)?,
-        notifier: zhenggai_common::grpc::channel(&config.notifier_url)?,
+        catalogue: channel(&config.catalogue_url)?,
+        ledger: channel(&config.ledger_url)?,
+        scheduler: channel(&config.scheduler_url)?,
+        notifier: channel(&config.notifier_url)?,
     };
     let app = router(state, &config);
     tracing::info!(address = %listener.local_addr()?, "serving HTTP");

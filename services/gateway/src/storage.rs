@@ -173,7 +173,7 @@ pub async fn list_users(
           WHERE starts_with(unit_code, $1) AND ($2::text IS NULL OR username > $2)
           ORDER BY username LIMIT $3"
     )))
-    .bind(scope.as_str())
+    .bind(scope.subtree_prefix())
     .bind(after)
     .bind(i64::from(limit))
     .fetch_all(pool)

@@ -10,6 +10,8 @@ use zhenggai_common::UnitCode;
 /// Where a unit stands in the hierarchy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Level {
+    /// 全国: the root above the provinces, which the bureau's table leaves out.
+    Nation,
     Province,
     City,
     County,
@@ -22,7 +24,8 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 6] = [
+    pub const ALL: [Level; 7] = [
+        Self::Nation,
         Self::Province,
         Self::City,
         Self::County,
@@ -33,6 +36,7 @@ impl Level {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Nation => "nation",
             Self::Province => "province",
             Self::City => "city",
             Self::County => "county",
@@ -56,7 +60,7 @@ impl FromStr for Level {
         Self::ALL
             .into_iter()
             .find(|level| level.as_str() == text)
-            .ok_or_else(|| format!("{text:?} is not a level: expected province, city, county, township, village or department"))
+            .ok_or_else(|| format!("{text:?} is not a level: expected nation, province, city, county, township, village or department"))
     }
 }
 
@@ -147,6 +151,8 @@ impl UnitTable {
         }
         let level: Level = field(2).parse()?;
         let parent_code = match field(3) {
+            // The bureau's table leaves a province's parent empty: the nation.
+            "" if code.as_str().len() == 2 && !code.is_nation() => Some(UnitCode::nation()),
             "" => None,
             text => {
                 Some(UnitCode::try_from(text).map_err(|error| format!("parent_code: {error}"))?)
@@ -159,6 +165,7 @@ impl UnitTable {
             Level::Department
         } else {
             match code.as_str().len() {
+                _ if code.is_nation() => Level::Nation,
                 2 => Level::Province,
                 4 => Level::City,
                 6 => Level::County,
@@ -188,14 +195,15 @@ impl UnitTable {
         })
     }
 
-    /// Parent codes that the table names but does not contain.
+    /// Parent codes that the table names but does not contain (the nation
+    /// aside: the directory always holds it).
     pub fn outside_parents(&self) -> Vec<String> {
         let own: HashSet<&str> = self.units.iter().map(|unit| unit.code.as_str()).collect();
         let mut outside: Vec<String> = self
             .units
             .iter()
             .filter_map(|unit| unit.parent_code.as_ref())
-            .filter(|parent| !own.contains(parent.as_str()))
+            .filter(|parent| !parent.is_nation() && !own.contains(parent.as_str()))
             .map(|parent| parent.as_str().to_owned())
             .collect();
         outside.sort();
@@ -222,6 +230,30 @@ mod tests {
             })
             .count();
         assert_eq!(townships_of_yuzhou, 26);
+        let henan = &table.units[0];
+        assert_eq!((henan.code.as_str(), henan.level), ("41", Level::Province));
+        assert_eq!(henan.parent_code, Some(UnitCode::nation()));
+    }
+
+    #[test]
+    fn the_nation_stands_above_the_provinces() {
+        let csv = "code,name,level,parent_code\n00,全国,nation,\n11,北京市,province,00\n41,河南省,province,\n";
+        let table = UnitTable::parse_csv(csv.as_bytes()).unwrap();
+        let levels: Vec<_> = table
+            .units
+            .iter()
+            .map(|u| (u.level, u.parent_code.clone()))
+            .collect();
+        assert_eq!(
+            levels,
+            [
+                (Level::Nation, None),
+                (Level::Province, Some(UnitCode::nation())),
+                (Level::Province, Some(UnitCode::nation())),
+            ]
+        );
+        let wrong = "code,name,level,parent_code\n00,全国,province,\n";
+        assert!(UnitTable::parse_csv(wrong.as_bytes()).is_err());
     }
 
     #[test]

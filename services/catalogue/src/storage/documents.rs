@@ -274,7 +274,7 @@ pub async fn list_documents(
             AND ($3::uuid IS NULL OR d.id > $3)
           ORDER BY d.id LIMIT $4"
     )))
-    .bind(scope.as_str())
+    .bind(scope.subtree_prefix())
     .bind(above)
     .bind(after)
     .bind(i64::from(limit))

@@ -68,7 +68,7 @@ pub async fn upsert_units(
             "SELECT code, name, level, parent_code FROM units WHERE code = ANY($1) AND NOT starts_with(code, $2)",
         )
         .bind(&codes)
-        .bind(area.as_str())
+        .bind(area.subtree_prefix())
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -149,7 +149,7 @@ pub struct UnitQuery {
 }
 
 pub async fn list_units(pool: &PgPool, query: &UnitQuery) -> Result<Vec<Unit>> {
-    let prefix = format!("{}%", query.parent.as_str());
+    let prefix = query.parent.subtree_pattern();
     sqlx::query(
         "SELECT code, name, level, parent_code FROM units
           WHERE CASE WHEN $2 THEN code LIKE $3 AND code <> $1 ELSE parent_code = $1 END
@@ -188,7 +188,7 @@ pub async fn stream_subtree(
           WHERE code LIKE $1 AND (cardinality($2::text[]) = 0 OR level = ANY($2))
           ORDER BY code",
     )
-    .bind(format!("{}%", root.as_str()))
+    .bind(root.subtree_pattern())
     .bind(&levels)
     .fetch(pool);
     let mut units = Vec::with_capacity(batch);

@@ -271,7 +271,10 @@ fn role_fits_level(role: Role, level: &str) -> bool {
         Role::Township => level == "township",
         Role::Department => level == "department",
         Role::CityAdmin | Role::Supervisor | Role::Auditor => {
-            matches!(level, "province" | "city" | "county" | "township")
+            matches!(
+                level,
+                "nation" | "province" | "city" | "county" | "township"
+            )
         }
     }
 }

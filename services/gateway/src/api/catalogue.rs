@@ -87,7 +87,7 @@ pub struct Document {
 pub struct Unit {
     pub code: String,
     pub name: String,
-    /// province | city | county | township | village | department
+    /// nation (全国, code 00) | province | city | county | township | village | department
     pub level: String,
     pub parent_code: Option<String>,
 }
@@ -379,7 +379,7 @@ pub async fn publish_document(
 pub struct UnitQuery {
     /// The unit whose children to list (default: the caller's own scope).
     pub parent: Option<String>,
-    /// Only this level: province | city | county | township | village | department.
+    /// Only this level: nation | province | city | county | township | village | department.
     pub level: Option<String>,
     /// Every descendant instead of the direct children.
     #[serde(default)]

@@ -163,7 +163,7 @@ pub async fn list_campaigns(
           WHERE (c.area LIKE $1 OR c.area = ANY($2)) AND ($3::uuid IS NULL OR c.id < $3)
           ORDER BY c.id DESC LIMIT $4"
     )))
-    .bind(format!("{}%", scope.as_str()))
+    .bind(scope.subtree_pattern())
     .bind(&lineage)
     .bind(after)
     .bind(i64::from(limit))
@@ -243,6 +243,7 @@ pub async fn dashboard(
     // The child a code lies under: a department one level down is the
     // government code plus D and three digits; otherwise the next division.
     let child_len: i32 = match unit.as_str().len() {
+        _ if unit.is_nation() => 2,
         2 => 4,
         4 => 6,
         6 => 9,
@@ -271,7 +272,7 @@ pub async fn dashboard(
     .bind(campaign_id)
     .bind(unit.as_str())
     .bind(child_len)
-    .bind(format!("{}%", unit.as_str()))
+    .bind(unit.subtree_pattern())
     .bind(today)
     .fetch_all(pool)
     .await?;

@@ -21,7 +21,7 @@ pub async fn ledgers_under(
         super::ledgers::LEDGER_COLUMNS
     )))
     .bind(campaign_id)
-    .bind(format!("{}%", prefix.as_str()))
+    .bind(prefix.subtree_pattern())
     .fetch_all(pool)
     .await?
     .iter()
@@ -94,7 +94,7 @@ pub async fn problem_summary(
     campaign_id: Uuid,
     prefix: &UnitCode,
 ) -> Result<Vec<ProblemTallyRow>> {
-    let pattern = format!("{}%", prefix.as_str());
+    let pattern = prefix.subtree_pattern();
     let sections = sqlx::query(
         "SELECT s.problem_seq, count(*) AS ledgers,
                 count(*) FILTER (WHERE s.state = 'unanswered') AS unanswered,

@@ -92,7 +92,7 @@ pub async fn list_ledgers(
           ORDER BY campaign_id, unit_code LIMIT $5"
     )))
     .bind(campaign_id)
-    .bind(format!("{}%", prefix.as_str()))
+    .bind(prefix.subtree_pattern())
     .bind(after_campaign)
     .bind(after_code)
     .bind(i64::from(limit))

@@ -266,7 +266,7 @@ pub async fn milestones(
           GROUP BY m.id ORDER BY m.seq",
     )
     .bind(campaign_id)
-    .bind(format!("{}%", unit.as_str()))
+    .bind(unit.subtree_pattern())
     .bind(today)
     .fetch_all(pool)
     .await?;

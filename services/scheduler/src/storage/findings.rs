@@ -139,7 +139,7 @@ pub async fn list_deadlines(
           ORDER BY f.due_on, f.id
           LIMIT $9",
     )
-    .bind(format!("{}%", unit.as_str()))
+    .bind(unit.subtree_pattern())
     .bind(campaign)
     .bind(&campaigns)
     .bind(&soon_until)

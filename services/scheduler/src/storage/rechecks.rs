@@ -84,7 +84,7 @@ pub async fn list_rechecks(
             AND ($4::date IS NULL OR (r.due_on, r.id) > ($4, $5))
           ORDER BY r.due_on, r.id LIMIT $6"
     )))
-    .bind(format!("{}%", unit.as_str()))
+    .bind(unit.subtree_pattern())
     .bind(status.unwrap_or_default())
     .bind(today)
     .bind(after_due)
