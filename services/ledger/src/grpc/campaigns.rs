@@ -14,6 +14,9 @@ use crate::domain::campaign::plan_ledgers;
 use crate::error::{LedgerError, Result};
 use crate::storage;
 
+/// Ledgers written per statement in a campaign's fan-out.
+const FANOUT_CHUNK: usize = 20_000;
+
 impl LedgerApi {
     /// A campaign the caller may see: its area is in the caller's subtree,
     /// or covers the caller's unit.
@@ -123,32 +126,20 @@ impl LedgerApi {
             .flat_map(|p| &p.responsible_units)
             .filter_map(|r| UnitCode::try_from(r.code.as_str()).ok())
             .collect();
-        let mut units = Vec::new();
-        let mut stream = catalogue
-            .stream_units(outgoing(
-                catalogue::StreamUnitsRequest {
-                    root: area.to_string(),
-                    levels: Vec::new(),
+        let area_name = catalogue
+            .get_units(outgoing(
+                catalogue::GetUnitsRequest {
+                    codes: vec![area.to_string()],
                 },
                 token,
             ))
             .await?
-            .into_inner();
-        while let Some(batch) = stream.message().await? {
-            units.extend(batch.items.into_iter().filter_map(|u| {
-                Some(LedgerPlan {
-                    code: UnitCode::try_from(u.code).ok()?,
-                    name: u.name,
-                    level: u.level,
-                })
-            }));
-        }
-        let area_name = units
-            .iter()
-            .find(|u| u.code == area)
-            .map(|u| u.name.clone())
+            .into_inner()
+            .items
+            .into_iter()
+            .find(|u| u.code == area.as_str())
+            .map(|u| u.name)
             .ok_or_else(|| LedgerError::NotFound(format!("unit {area}")))?;
-        let plan = plan_ledgers(&area, units, &responsible);
         let campaign_problems: Vec<storage::CampaignProblem> = problems
             .iter()
             .map(|p| {
@@ -184,8 +175,46 @@ impl LedgerApi {
         };
         let started = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
-        let (ledgers, sections) =
-            storage::insert_campaign(&mut tx, &new, &campaign_problems, &plan).await?;
+        storage::insert_campaign(&mut tx, &new, &campaign_problems).await?;
+        // The area's units arrive in code order, in batches; their ledgers are
+        // written a chunk at a time, so a campaign over the nation (662k
+        // ledgers) holds one chunk in memory, not the whole directory.
+        let mut stream = catalogue
+            .stream_units(outgoing(
+                catalogue::StreamUnitsRequest {
+                    root: area.to_string(),
+                    levels: Vec::new(),
+                },
+                token,
+            ))
+            .await?
+            .into_inner();
+        let (mut chunk, mut ledgers) = (Vec::new(), 0u64);
+        loop {
+            let batch = stream.message().await?;
+            if let Some(batch) = &batch {
+                let units = batch.items.iter().filter_map(|u| {
+                    Some(LedgerPlan {
+                        code: UnitCode::try_from(u.code.as_str()).ok()?,
+                        name: u.name.clone(),
+                        level: u.level.clone(),
+                    })
+                });
+                chunk.extend(plan_ledgers(&area, units, &responsible));
+            }
+            if chunk.len() >= FANOUT_CHUNK || (batch.is_none() && !chunk.is_empty()) {
+                ledgers +=
+                    storage::insert_ledgers(&mut tx, new.id, campaign_problems.len(), &chunk)
+                        .await?;
+                chunk.clear();
+            }
+            if batch.is_none() {
+                break;
+            }
+        }
+        let ledgers = i32::try_from(ledgers)
+            .map_err(|_| LedgerError::invalid("more ledgers than one campaign can hold"))?;
+        let sections = storage::insert_sections(&mut tx, new.id, ledgers).await?;
         let deadlines: Vec<serde_json::Value> = problems
             .iter()
             .map(|p| {

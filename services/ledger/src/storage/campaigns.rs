@@ -44,18 +44,17 @@ pub struct Campaign {
     pub created_by: String,
 }
 
-/// Writes the campaign, its problems, a ledger per planned unit and a section
-/// per ledger and problem, as three set-based statements: the sections are
-/// made inside the server from the ledgers just written.
+/// Writes the campaign and its problems; [`insert_ledgers`] then writes its
+/// ledgers a chunk at a time, and [`insert_sections`] their sections and the
+/// counts, all in the caller's transaction.
 pub async fn insert_campaign(
     tx: &mut PgConnection,
     campaign: &NewCampaign,
     problems: &[CampaignProblem],
-    ledgers: &[LedgerPlan],
-) -> Result<(i32, i64)> {
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO campaigns (id, document_id, doc_number, area, area_name, title, ledger_count, section_count, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7)",
     )
     .bind(campaign.id)
     .bind(campaign.document_id)
@@ -63,8 +62,6 @@ pub async fn insert_campaign(
     .bind(campaign.area.as_str())
     .bind(&campaign.area_name)
     .bind(&campaign.title)
-    .bind(ledgers.len() as i32)
-    .bind((ledgers.len() * problems.len()) as i64)
     .bind(&campaign.created_by)
     .execute(&mut *tx)
     .await?;
@@ -81,31 +78,54 @@ pub async fn insert_campaign(
     .bind(problems.iter().map(|p| p.aspect_name.as_str()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
 
-    let ledger_count = sqlx::query(
+/// A ledger per planned unit, in one set-based statement: how many.
+pub async fn insert_ledgers(
+    tx: &mut PgConnection,
+    campaign_id: Uuid,
+    sections_each: usize,
+    ledgers: &[LedgerPlan],
+) -> Result<u64> {
+    Ok(sqlx::query(
         "INSERT INTO ledgers (id, campaign_id, unit_code, unit_name, unit_level, sections)
          SELECT gen_random_uuid(), $1, code, name, level, $5
            FROM UNNEST($2::text[], $3::text[], $4::text[]) AS u(code, name, level)",
     )
-    .bind(campaign.id)
+    .bind(campaign_id)
     .bind(ledgers.iter().map(|l| l.code.as_str()).collect::<Vec<_>>())
     .bind(ledgers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>())
     .bind(ledgers.iter().map(|l| l.level.as_str()).collect::<Vec<_>>())
-    .bind(problems.len() as i32)
+    .bind(sections_each as i32)
     .execute(&mut *tx)
     .await?
-    .rows_affected();
+    .rows_affected())
+}
 
+/// A section per ledger and problem, made inside the server from the ledgers
+/// written; records the campaign's counts and answers the sections'.
+pub async fn insert_sections(
+    tx: &mut PgConnection,
+    campaign_id: Uuid,
+    ledger_count: i32,
+) -> Result<i64> {
     let section_count = sqlx::query(
         "INSERT INTO sections (ledger_id, problem_seq)
          SELECT l.id, p.seq FROM ledgers l CROSS JOIN campaign_problems p
           WHERE l.campaign_id = $1 AND p.campaign_id = $1",
     )
-    .bind(campaign.id)
+    .bind(campaign_id)
     .execute(&mut *tx)
     .await?
-    .rows_affected();
-    Ok((ledger_count as i32, section_count as i64))
+    .rows_affected() as i64;
+    sqlx::query("UPDATE campaigns SET ledger_count = $2, section_count = $3 WHERE id = $1")
+        .bind(campaign_id)
+        .bind(ledger_count)
+        .bind(section_count)
+        .execute(&mut *tx)
+        .await?;
+    Ok(section_count)
 }
 
 pub async fn campaign_exists(pool: &PgPool, document_id: Uuid, area: &UnitCode) -> Result<bool> {
@@ -232,8 +252,9 @@ impl std::ops::AddAssign<&Tally> for Tally {
 
 /// The roll-up of `unit`'s subtree in a campaign, by the child of `unit`
 /// that each ledger lies under (the unit's own ledger under the unit itself).
-/// Reads the counters kept on each ledger; only overdue findings are counted
-/// from the findings, through a partial index.
+/// Above the townships it sums `campaign_tallies` (the counters per township
+/// that triggers keep); a township or a department sums its own ledgers.
+/// Overdue findings are counted from the findings, through a partial index.
 pub async fn dashboard(
     pool: &PgPool,
     campaign_id: Uuid,
@@ -249,26 +270,50 @@ pub async fn dashboard(
         6 => 9,
         _ => 12,
     };
-    let rows = sqlx::query(
-        "WITH overdue AS (
-            SELECT ledger_id, count(*) AS overdue FROM findings
-             WHERE campaign_id = $1 AND unit_code LIKE $4 AND state IN ('open', 'in_progress') AND due_on < $5
-             GROUP BY ledger_id
+    let by_township = unit.is_nation() || (!unit.is_department() && unit.as_str().len() <= 6);
+    let (key, source, ledgers, complete) = if by_township {
+        (
+            "area_key",
+            "campaign_tallies",
+            "sum(ledgers)",
+            "sum(ledgers_complete)",
         )
-        SELECT CASE WHEN unit_code = $2 THEN $2
-                    WHEN substr(unit_code, length($2) + 1, 1) = 'D' THEN left(unit_code, length($2) + 4)
-                    ELSE left(unit_code, $3) END AS child,
-               count(*) AS ledgers,
-               count(*) FILTER (WHERE sections_answered = sections) AS ledgers_complete,
-               sum(sections)::bigint AS sections, sum(sections_answered)::bigint AS sections_answered,
-               sum(findings)::bigint AS findings, sum(open)::bigint AS open,
-               sum(in_progress)::bigint AS in_progress, sum(submitted)::bigint AS submitted,
-               sum(verified)::bigint AS verified, sum(closed)::bigint AS closed,
-               COALESCE(sum(o.overdue), 0)::bigint AS overdue
-          FROM ledgers l LEFT JOIN overdue o ON o.ledger_id = l.id
-         WHERE l.campaign_id = $1 AND l.unit_code LIKE $4
-         GROUP BY 1 ORDER BY 1",
-    )
+    } else {
+        (
+            "unit_code",
+            "ledgers",
+            "count(*)",
+            "count(*) FILTER (WHERE sections_answered = sections)",
+        )
+    };
+    let child = |column: &str| {
+        format!(
+            "CASE WHEN {column} = $2 THEN $2
+                  WHEN substr({column}, length($2) + 1, 1) = 'D' THEN left({column}, length($2) + 4)
+                  ELSE left({column}, $3) END"
+        )
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH tallies AS (
+            SELECT {child_of_key} AS child,
+                   {ledgers}::bigint AS ledgers, {complete}::bigint AS ledgers_complete,
+                   sum(sections)::bigint AS sections, sum(sections_answered)::bigint AS sections_answered,
+                   sum(findings)::bigint AS findings, sum(open)::bigint AS open,
+                   sum(in_progress)::bigint AS in_progress, sum(submitted)::bigint AS submitted,
+                   sum(verified)::bigint AS verified, sum(closed)::bigint AS closed
+              FROM {source} WHERE campaign_id = $1 AND {key} LIKE $4
+             GROUP BY 1
+        ), overdue AS (
+            SELECT {child_of_unit} AS child, count(*) AS overdue FROM findings
+             WHERE campaign_id = $1 AND unit_code LIKE $4 AND state IN ('open', 'in_progress') AND due_on < $5
+             GROUP BY 1
+        )
+        SELECT t.*, COALESCE(o.overdue, 0)::bigint AS overdue
+          FROM tallies t LEFT JOIN overdue o USING (child)
+         ORDER BY child",
+        child_of_key = child(key),
+        child_of_unit = child("unit_code"),
+    )))
     .bind(campaign_id)
     .bind(unit.as_str())
     .bind(child_len)
