@@ -17,6 +17,12 @@ use crate::storage;
 /// Ledgers written per statement in a campaign's fan-out.
 const FANOUT_CHUNK: usize = 20_000;
 
+/// A city or county strictly inside the area: no ledger of its own, but a
+/// row of the area's dashboard.
+fn holds_no_ledger(area: &UnitCode, unit: &LedgerPlan) -> bool {
+    matches!(unit.level.as_str(), "province" | "city" | "county") && &unit.code != area
+}
+
 impl LedgerApi {
     /// A campaign the caller may see: its area is in the caller's subtree,
     /// or covers the caller's unit.
@@ -189,17 +195,22 @@ impl LedgerApi {
             ))
             .await?
             .into_inner();
-        let (mut chunk, mut ledgers) = (Vec::new(), 0u64);
+        let (mut chunk, mut ledgers, mut between) = (Vec::new(), 0u64, Vec::new());
         loop {
             let batch = stream.message().await?;
             if let Some(batch) = &batch {
-                let units = batch.items.iter().filter_map(|u| {
-                    Some(LedgerPlan {
-                        code: UnitCode::try_from(u.code.as_str()).ok()?,
-                        name: u.name.clone(),
-                        level: u.level.clone(),
+                let units: Vec<LedgerPlan> = batch
+                    .items
+                    .iter()
+                    .filter_map(|u| {
+                        Some(LedgerPlan {
+                            code: UnitCode::try_from(u.code.as_str()).ok()?,
+                            name: u.name.clone(),
+                            level: u.level.clone(),
+                        })
                     })
-                });
+                    .collect();
+                between.extend(units.iter().filter(|u| holds_no_ledger(&area, u)).cloned());
                 chunk.extend(plan_ledgers(&area, units, &responsible));
             }
             if chunk.len() >= FANOUT_CHUNK || (batch.is_none() && !chunk.is_empty()) {
@@ -212,6 +223,7 @@ impl LedgerApi {
                 break;
             }
         }
+        storage::insert_campaign_units(&mut tx, new.id, &between).await?;
         let ledgers = i32::try_from(ledgers)
             .map_err(|_| LedgerError::invalid("more ledgers than one campaign can hold"))?;
         let sections = storage::insert_sections(&mut tx, new.id, ledgers).await?;

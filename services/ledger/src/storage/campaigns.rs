@@ -103,6 +103,26 @@ pub async fn insert_ledgers(
     .rows_affected())
 }
 
+/// The units between the area and its ledgers' units (cities, counties), by
+/// name, for the campaign's dashboards.
+pub async fn insert_campaign_units(
+    tx: &mut PgConnection,
+    campaign_id: Uuid,
+    units: &[LedgerPlan],
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO campaign_units (campaign_id, code, name, level)
+         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[])",
+    )
+    .bind(campaign_id)
+    .bind(units.iter().map(|u| u.code.as_str()).collect::<Vec<_>>())
+    .bind(units.iter().map(|u| u.name.as_str()).collect::<Vec<_>>())
+    .bind(units.iter().map(|u| u.level.as_str()).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// A section per ledger and problem, made inside the server from the ledgers
 /// written; records the campaign's counts and answers the sections'.
 pub async fn insert_sections(

@@ -182,13 +182,18 @@ pub async fn set_section(
     Ok(())
 }
 
-/// Code, name and level of the campaign's ledgers among `codes`.
+/// Code, name and level of the units among `codes` that the campaign knows:
+/// its ledgers' units and the units between them.
 pub async fn ledger_units(
     pool: &PgPool,
     campaign_id: Uuid,
     codes: &[String],
 ) -> Result<Vec<(String, String, String)>> {
-    sqlx::query("SELECT unit_code, unit_name, unit_level FROM ledgers WHERE campaign_id = $1 AND unit_code = ANY($2)")
+    sqlx::query(
+        "SELECT unit_code, unit_name, unit_level FROM ledgers WHERE campaign_id = $1 AND unit_code = ANY($2)
+         UNION ALL
+         SELECT code, name, level FROM campaign_units WHERE campaign_id = $1 AND code = ANY($2)",
+    )
         .bind(campaign_id)
         .bind(codes)
         .fetch_all(pool)
