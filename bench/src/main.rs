@@ -340,6 +340,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if runs("dashboard") {
+        // The roll-up alone first, for what the query costs without the writes.
+        let mut idle = dashboard_alone(&client, &setup, &admin, args.seconds.min(5)).await?;
+        report.insert("dashboard_idle_p50_ms".into(), json!(idle.percentile(0.5)));
+        report.insert("dashboard_idle_p99_ms".into(), json!(idle.percentile(0.99)));
         let mut latencies =
             dashboard_under_writes(&client, &setup, &admin, args.seconds, args.clients).await?;
         report.insert("dashboard_p50_ms".into(), json!(latencies.percentile(0.5)));
@@ -780,6 +784,32 @@ SELECT {FINDING_COLUMNS} FROM findings WHERE ledger_id = (SELECT ledger_id FROM 
     ))
 }
 
+fn dashboard_path(setup: &Setup) -> anyhow::Result<String> {
+    Ok(format!(
+        "/api/v1/campaigns/{}/dashboard?unit={}",
+        setup.campaign["id"].as_str().context("campaign id")?,
+        setup.area
+    ))
+}
+
+/// The area's dashboard, read by one client with nothing else running.
+async fn dashboard_alone(
+    client: &Client,
+    setup: &Setup,
+    admin: &str,
+    seconds: u64,
+) -> anyhow::Result<Latencies> {
+    let path = dashboard_path(setup)?;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut latencies = Latencies::default();
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        client.get(&path, admin).await?;
+        latencies.0.push(started.elapsed());
+    }
+    Ok(latencies)
+}
+
 /// The area's dashboard, read by one client while the others write.
 async fn dashboard_under_writes(
     client: &Client,
@@ -789,11 +819,7 @@ async fn dashboard_under_writes(
     clients: usize,
 ) -> anyhow::Result<Latencies> {
     let done = Arc::new(AtomicBool::new(false));
-    let path = format!(
-        "/api/v1/campaigns/{}/dashboard?unit={}",
-        setup.campaign["id"].as_str().context("campaign id")?,
-        setup.area
-    );
+    let path = dashboard_path(setup)?;
     let reader = {
         let done = done.clone();
         async move {
