@@ -32,7 +32,7 @@ async fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(20_000);
-    let stack = Stack::start().await;
+    let stack = Stack::start_for_bench().await;
     let admin = stack.admin().await;
     let receiver = Receiver::start().await;
 

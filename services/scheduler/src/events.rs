@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::Notify;
 use tonic::transport::Channel;
 use uuid::Uuid;
 use zhenggai_common::UnitCode;
@@ -30,8 +29,8 @@ pub struct Consumer {
     pub pool: PgPool,
     pub ledger: Channel,
     pub identity: ServiceIdentity,
-    /// Rung when events arrive.
-    pub arrived: Arc<Notify>,
+    /// Rung when events arrive; told of each batch applied.
+    pub arrived: Arc<crate::reminders::Replan>,
 }
 
 impl Consumer {
@@ -78,6 +77,7 @@ impl Consumer {
         }
         received::mark_handled(&mut tx, &events).await?;
         tx.commit().await?;
+        self.arrived.changed();
         Ok(events.len())
     }
 

@@ -100,7 +100,7 @@ pub async fn run(
         listener,
         shutdown,
         |pool, clock| {
-            let wake = Arc::new(tokio::sync::Notify::new());
+            let wake = Arc::new(reminders::Replan::default());
             let consumer = events::Consumer {
                 pool: pool.clone(),
                 ledger: ledger.clone(),
@@ -114,6 +114,7 @@ pub async fn run(
                 identity: identity.clone(),
                 settings,
                 wake: wake.clone(),
+                planned: Default::default(),
             };
             loops.spawn(consumer.run());
             loops.spawn(reminders.run());

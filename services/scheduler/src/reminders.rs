@@ -17,7 +17,6 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
 use serde_json::json;
 use sqlx::PgPool;
-use tokio::sync::Notify;
 use tonic::transport::Channel;
 use uuid::Uuid;
 use zhenggai_common::clock::{Clock, shanghai};
@@ -28,7 +27,10 @@ use zhenggai_proto::notifier::v1::notifier_service_client::NotifierServiceClient
 use crate::domain::calendar::WorkdayCalendar;
 use crate::domain::rules::{Nudge, ReminderRules, nudges};
 use crate::error::{Result, SchedulerError};
-use crate::storage::{self, CampaignRow, NewReminder};
+use crate::storage::{self, CampaignRow, Lease, NewReminder, ReminderRow};
+
+/// Reminders planned at once beyond which the queue's statistics are renewed.
+const RESTATE_AFTER: usize = 5_000;
 
 /// A missed milestone is announced within this many working days after it.
 const MISSED_NOTICE_WITHIN: u32 = 3;
@@ -52,8 +54,44 @@ pub struct Reminders {
     pub notifier: Channel,
     pub identity: ServiceIdentity,
     pub settings: Settings,
-    /// Rung to plan and send now (a drill moved the clock, events arrived).
-    pub wake: Arc<Notify>,
+    /// Rung to plan and send now; counts what changed since the last plan.
+    pub wake: Arc<Replan>,
+    /// Per campaign, the day and the generation of changes it was last
+    /// planned with: planning again with neither moved finds nothing new.
+    pub planned: std::sync::Mutex<HashMap<Uuid, (NaiveDate, u64)>>,
+}
+
+/// Wakes the planner, and counts the changes to what it reads (findings and
+/// ledgers as events are applied, rules, milestones, the calendar, re-checks).
+/// Every writer of those calls [`Replan::changed`] after its commit; the
+/// planner skips a campaign it planned today with no change since, instead of
+/// deriving every pending item again to find each one planned already.
+#[derive(Debug, Default)]
+pub struct Replan {
+    notify: tokio::sync::Notify,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Replan {
+    /// Something the planner reads changed (and is committed).
+    pub fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Wakes the waiters without a change (events arrived, not applied yet).
+    pub fn ring(&self) {
+        self.notify.notify_waiters();
+    }
+
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// One thing to remind a unit of, before grouping.
@@ -68,23 +106,42 @@ struct Item {
 impl Reminders {
     pub async fn run(self) {
         loop {
-            if let Err(error) = self.plan().await {
+            let planned = self.plan().await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "reminders not planned");
-            }
-            if let Err(error) = self.send().await {
+                Vec::new()
+            });
+            if let Err(error) = self.send(planned).await {
                 tracing::warn!(%error, "reminders not sent");
             }
             let _ = tokio::time::timeout(self.settings.tick, self.wake.notified()).await;
         }
     }
 
-    /// Plans what every campaign owes its units now.
-    pub async fn plan(&self) -> Result<usize> {
+    /// Plans what every campaign owes its units now; answers the reminders
+    /// planned, which this instance holds (claimed under its lease) to send.
+    pub async fn plan(&self) -> Result<Vec<ReminderRow>> {
+        // Read before what it counts: a change committed meanwhile moves it
+        // past what this plan records, so the next plan looks again.
+        let generation = self.wake.generation();
         let calendar = storage::workday_calendar(&self.pool).await?;
         let now = self.clock.now();
-        let mut planned = 0;
+        let today = now.with_timezone(&shanghai()).date_naive();
+        let mut planned = Vec::new();
         for campaign in storage::all_campaigns(&self.pool).await? {
-            planned += self.plan_campaign(&calendar, &campaign, now).await?;
+            let seen = self
+                .planned
+                .lock()
+                .ok()
+                .and_then(|memo| memo.get(&campaign.id).copied());
+            if seen == Some((today, generation)) {
+                continue;
+            }
+            if let Some(reminders) = self.plan_campaign(&calendar, &campaign, now).await? {
+                planned.extend(reminders);
+                if let Ok(mut memo) = self.planned.lock() {
+                    memo.insert(campaign.id, (today, generation));
+                }
+            }
         }
         Ok(planned)
     }
@@ -94,16 +151,16 @@ impl Reminders {
         calendar: &WorkdayCalendar,
         campaign: &CampaignRow,
         now: DateTime<Utc>,
-    ) -> Result<usize> {
+    ) -> Result<Option<Vec<ReminderRow>>> {
         let rules = &campaign.rules;
         let local = now.with_timezone(&shanghai());
         let today = local.date_naive();
         match calendar.is_workday(today) {
             Ok(true) if local.time() >= rules.remind_at => {}
-            Ok(_) => return Ok(0),
+            Ok(_) => return Ok(None),
             Err(missing) => {
                 tracing::warn!(%missing, "no reminders today");
-                return Ok(0);
+                return Ok(None);
             }
         }
         let mut tx = self.pool.begin().await?;
@@ -113,7 +170,8 @@ impl Reminders {
                 .fetch_one(&mut *tx)
                 .await?;
         if !ours {
-            return Ok(0);
+            // Another instance is planning it: not planned here.
+            return Ok(None);
         }
         let mut items = Vec::new();
 
@@ -219,7 +277,7 @@ impl Reminders {
         }
 
         if items.is_empty() {
-            return Ok(0);
+            return Ok(Some(Vec::new()));
         }
         let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
         let new: HashSet<String> = storage::claim_item_keys(&mut tx, &keys)
@@ -229,19 +287,55 @@ impl Reminders {
         items.retain(|item| new.contains(&item.key));
         let reminders = group(items, rules, today);
         let quiet_until = quiet_until(rules, now);
-        storage::insert_reminders(&mut tx, campaign.id, &reminders, quiet_until, now).await?;
+        // Written as claimed by this instance, which sends them next without
+        // claiming them again; if it dies first, its lease runs out and
+        // another instance claims them.
+        let lease = Lease {
+            instance: &self.settings.instance,
+            ms: self.settings.lease.as_millis() as i64,
+        };
+        storage::insert_reminders(&mut tx, campaign.id, &reminders, quiet_until, now, lease)
+            .await?;
         tx.commit().await?;
+        if reminders.len() >= RESTATE_AFTER {
+            // Many rows at once: until autovacuum comes by, the planner would
+            // think the queue tiny and sort all of it for every claim (150 ms
+            // per claim at 100k, instead of 17 by the index).
+            storage::restate_reminders(&self.pool).await?;
+        }
         if !reminders.is_empty() {
             tracing::info!(campaign = %campaign.id, reminders = reminders.len(), quiet = quiet_until.is_some(), "reminders planned");
         }
-        Ok(reminders.len())
+        Ok(Some(
+            reminders
+                .into_iter()
+                .map(|r| ReminderRow {
+                    id: r.id,
+                    recipient: r.recipient,
+                    event: r.event,
+                    variables: r.variables,
+                    quiet_until,
+                    planned_for: now,
+                })
+                .collect(),
+        ))
     }
 
-    /// Sends every reminder nobody holds, a batch at a time over
-    /// `senders` concurrent streams; answers how many the notifier
-    /// acknowledged.
-    pub async fn send(&self) -> Result<usize> {
-        let streams = (0..self.settings.senders.max(1)).map(|_| self.drain());
+    /// Sends the reminders just `planned` (held already), then every one
+    /// nobody holds, a batch at a time over `senders` concurrent streams;
+    /// answers how many the notifier acknowledged.
+    pub async fn send(&self, planned: Vec<ReminderRow>) -> Result<usize> {
+        let mut held = std::collections::VecDeque::new();
+        let mut planned = planned.into_iter().peekable();
+        while planned.peek().is_some() {
+            held.push_back(planned.by_ref().take(self.settings.batch.max(1)).collect());
+        }
+        let held = Held {
+            batches: std::sync::Mutex::new(held),
+            // Half the lease: it started when planning did, a moment ago.
+            until: std::time::Instant::now() + self.settings.lease / 2,
+        };
+        let streams = (0..self.settings.senders.max(1)).map(|_| self.drain(&held));
         let mut sent = 0;
         for outcome in futures::future::join_all(streams).await {
             sent += outcome?;
@@ -249,17 +343,27 @@ impl Reminders {
         Ok(sent)
     }
 
-    /// One stream of claims, sends and acknowledgements, until nothing is left.
-    async fn drain(&self) -> Result<usize> {
+    /// One stream of sends and acknowledgements: the batches held first,
+    /// then claims, until nothing is left.
+    async fn drain(&self, held: &Held) -> Result<usize> {
         let mut sent = 0;
         loop {
-            let batch = storage::claim_reminders(
-                &self.pool,
-                &self.settings.instance,
-                self.settings.lease.as_millis() as i64,
-                self.settings.batch as i64,
-            )
-            .await?;
+            // Past the lease, what is still held is anybody's: claimed anew.
+            let next = (std::time::Instant::now() < held.until)
+                .then(|| held.batches.lock().ok()?.pop_front())
+                .flatten();
+            let batch = match next {
+                Some(batch) => batch,
+                None => {
+                    storage::claim_reminders(
+                        &self.pool,
+                        &self.settings.instance,
+                        self.settings.lease.as_millis() as i64,
+                        self.settings.batch as i64,
+                    )
+                    .await?
+                }
+            };
             if batch.is_empty() {
                 return Ok(sent);
             }
@@ -302,6 +406,12 @@ impl Reminders {
             }
         }
     }
+}
+
+/// Batches of reminders this instance planned and holds, and until when.
+struct Held {
+    batches: std::sync::Mutex<std::collections::VecDeque<Vec<ReminderRow>>>,
+    until: std::time::Instant,
 }
 
 /// One reminder per item, or one digest for a unit with many.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use sqlx::PgPool;
-use tokio::sync::Notify;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -31,8 +30,9 @@ pub struct SchedulerApi {
     pub clock: Clock,
     pub ledger: Channel,
     pub identity: ServiceIdentity,
-    /// Rung when events arrive or rules change.
-    pub wake: Arc<Notify>,
+    /// Rung when events arrive; told when rules, milestones, the calendar or
+    /// re-checks change.
+    pub wake: Arc<crate::reminders::Replan>,
 }
 
 fn id_of(what: &str, text: &str) -> Result<Uuid> {
@@ -208,6 +208,7 @@ impl SchedulerApi {
         }
         storage::record_recheck(&mut tx, id, outcome, &note, &caller.username, now).await?;
         tx.commit().await?;
+        self.wake.changed();
         let row = storage::RecheckRow {
             status: outcome.to_owned(),
             note,
@@ -242,7 +243,7 @@ impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
         peer(&request)?;
         let events = request.into_inner().events;
         let answer = zhenggai_common::received::record(&self.pool, events).await?;
-        self.wake.notify_waiters();
+        self.wake.ring();
         Ok(Response::new(answer))
     }
 
@@ -279,7 +280,7 @@ impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
             by = caller.username,
             "calendar loaded"
         );
-        self.wake.notify_waiters();
+        self.wake.changed();
         let stored = storage::calendar_year(&self.pool, year.year)
             .await?
             .ok_or_else(|| SchedulerError::NotFound(format!("calendar {}", year.year)))?;
@@ -371,7 +372,7 @@ impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
         }
         storage::update_milestone(&self.pool, campaign.id, id, title, due_on).await?;
         tracing::info!(milestone = %id, by = caller.username, "milestone changed");
-        self.wake.notify_waiters();
+        self.wake.changed();
         let row = storage::milestones(&self.pool, campaign.id, &campaign.area, self.clock.today())
             .await?
             .into_iter()
@@ -412,7 +413,7 @@ impl pb::scheduler_service_server::SchedulerService for SchedulerApi {
         let rules = convert::reminder_rules(request.rules.unwrap_or_default())?;
         storage::set_rules(&self.pool, campaign.id, &rules).await?;
         tracing::info!(campaign = %campaign.id, by = caller.username, "reminder rules changed");
-        self.wake.notify_waiters();
+        self.wake.changed();
         Ok(Response::new(convert::rules(&rules)))
     }
 

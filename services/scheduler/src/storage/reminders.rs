@@ -24,20 +24,30 @@ pub struct NewReminder {
     pub variables: serde_json::Value,
 }
 
+/// Who holds new reminders, and for how long (milliseconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    pub instance: &'a str,
+    pub ms: i64,
+}
+
+/// Writes reminders claimed by `lease`'s instance (their first attempt).
 pub async fn insert_reminders(
     tx: &mut PgConnection,
     campaign_id: Uuid,
     reminders: &[NewReminder],
     quiet_until: Option<DateTime<Utc>>,
     planned_for: DateTime<Utc>,
+    lease: Lease<'_>,
 ) -> Result<()> {
     let ids: Vec<Uuid> = reminders.iter().map(|r| r.id).collect();
     let recipients: Vec<&str> = reminders.iter().map(|r| r.recipient.as_str()).collect();
     let events: Vec<&str> = reminders.iter().map(|r| r.event.as_str()).collect();
     let variables: Vec<&serde_json::Value> = reminders.iter().map(|r| &r.variables).collect();
     sqlx::query(
-        "INSERT INTO reminders (id, campaign_id, recipient, event, variables, quiet_until, planned_for)
-         SELECT id, $1, recipient, event, variables, $6, $7
+        "INSERT INTO reminders (id, campaign_id, recipient, event, variables, quiet_until, planned_for,
+                                claimed_by, lease_until, attempts)
+         SELECT id, $1, recipient, event, variables, $6, $7, $8, now() + $9 * interval '1 millisecond', 1
            FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::jsonb[])
              AS t(id, recipient, event, variables)",
     )
@@ -48,8 +58,16 @@ pub async fn insert_reminders(
     .bind(&variables)
     .bind(quiet_until)
     .bind(planned_for)
+    .bind(lease.instance)
+    .bind(lease.ms as f64)
     .execute(tx)
     .await?;
+    Ok(())
+}
+
+/// Renews the planner's statistics of the reminder queue (ANALYZE).
+pub async fn restate_reminders(pool: &PgPool) -> Result<()> {
+    sqlx::query("ANALYZE reminders").execute(pool).await?;
     Ok(())
 }
 
