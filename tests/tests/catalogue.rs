@@ -154,7 +154,11 @@ async fn the_directory_answers_children_subtree_and_ancestors() {
         .iter()
         .map(|u| u["name"].as_str().unwrap())
         .collect();
-    assert_eq!(chain, ["河南省", "许昌市", "禹州市", "浅井镇"]);
+    // The nation (全国) stands above every province.
+    assert_eq!(chain, ["全国", "河南省", "许昌市", "禹州市", "浅井镇"]);
+    let (status, henan) = stack.json(stack.get("/api/v1/units/41", &admin)).await;
+    assert_eq!(status, 200);
+    assert_eq!(henan["parent_code"], "00");
 
     // The whole subtree of 禹州市, paged.
     let mut codes = Vec::new();
