@@ -167,8 +167,11 @@ impl FromRequestParts<AppState> for Authenticated {
             tracing::info!(%error, "token refused");
             ApiError::unauthenticated("the token is not valid or has expired")
         })?;
-        if !crate::storage::token_is_current(&state.pool, &caller).await? {
-            return Err(ApiError::unauthenticated("the token was revoked"));
+        if !state.current_tokens.is_current(&caller) {
+            if !crate::storage::token_is_current(&state.pool, &caller).await? {
+                return Err(ApiError::unauthenticated("the token was revoked"));
+            }
+            state.current_tokens.remember(&caller);
         }
         Ok(Self {
             caller,
@@ -200,6 +203,65 @@ mod tests {
         assert!(verify_password("Correct-horse1".into(), Some(hash.clone())).await);
         assert!(!verify_password("wrong".into(), Some(hash)).await);
         assert!(!verify_password("anything".into(), None).await);
+    }
+}
+
+/// Tokens found current (not revoked, of the account's present generation)
+/// within the last second: a client's burst of requests asks the database
+/// once, not once per request. This gateway forgets a token the moment it
+/// revokes it or moves its account's generation; another replica of the
+/// gateway learns of it within the second.
+#[derive(Debug, Default)]
+pub struct CurrentTokens(
+    std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (uuid::Uuid, i64, std::time::Instant)>>,
+);
+
+/// How long a token found current is taken as current.
+const CURRENT_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// At most this many tokens are remembered as current at once.
+const REMEMBERED_TOKENS: usize = 10_000;
+
+impl CurrentTokens {
+    pub fn is_current(&self, caller: &Caller) -> bool {
+        self.0.lock().is_ok_and(|tokens| {
+            tokens
+                .get(&caller.token_id)
+                .is_some_and(|(user, generation, at)| {
+                    (*user, *generation) == (caller.user_id, caller.generation)
+                        && at.elapsed() < CURRENT_FOR
+                })
+        })
+    }
+
+    pub fn remember(&self, caller: &Caller) {
+        let Ok(mut tokens) = self.0.lock() else {
+            return;
+        };
+        if tokens.len() >= REMEMBERED_TOKENS {
+            tokens.retain(|_, (_, _, at)| at.elapsed() < CURRENT_FOR);
+        }
+        if tokens.len() < REMEMBERED_TOKENS {
+            tokens.insert(
+                caller.token_id,
+                (caller.user_id, caller.generation, std::time::Instant::now()),
+            );
+        }
+    }
+
+    /// A token was revoked (logout).
+    pub fn forget_token(&self, token_id: uuid::Uuid) {
+        if let Ok(mut tokens) = self.0.lock() {
+            tokens.remove(&token_id);
+        }
+    }
+
+    /// Every token of an account whose generation moved (a new password,
+    /// clearance granted or withdrawn).
+    pub fn forget_user(&self, user_id: uuid::Uuid) {
+        if let Ok(mut tokens) = self.0.lock() {
+            tokens.retain(|_, (user, _, _)| *user != user_id);
+        }
     }
 }
 

@@ -180,6 +180,8 @@ pub struct AppState {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Accounts known to be locked (see [`auth::Lockouts`]).
     pub lockouts: Arc<auth::Lockouts>,
+    /// Tokens lately found current (see [`auth::CurrentTokens`]).
+    pub current_tokens: Arc<auth::CurrentTokens>,
     catalogue: Channel,
     ledger: Channel,
     scheduler: Channel,
@@ -282,6 +284,7 @@ pub async fn run(
             config.lockout.concurrent_checks.max(1),
         )),
         lockouts: Arc::default(),
+        current_tokens: Arc::default(),
         catalogue: channel(&config.catalogue_url)?,
         ledger: channel(&config.ledger_url)?,
         scheduler: channel(&config.scheduler_url)?,

@@ -240,6 +240,7 @@ fn locked(until: chrono::DateTime<chrono::Utc>) -> ApiError {
     responses((status = 204), (status = 401, body = crate::error::Problem)))]
 pub async fn logout(State(state): State<AppState>, auth: Authenticated) -> ApiResult<StatusCode> {
     storage::revoke_token(&state.pool, &auth.caller).await?;
+    state.current_tokens.forget_token(auth.caller.token_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -431,6 +432,7 @@ pub async fn change_password(
     state.config.password_policy.check(&body.new_password)?;
     let hash = auth::hash_password(body.new_password).await?;
     storage::set_password(&state.pool, user.id, &hash).await?;
+    state.current_tokens.forget_user(user.id);
     tracing::info!(user_id = %user.id, by = %auth.caller.user_id, "password changed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -467,6 +469,7 @@ pub async fn set_clearance(
         ));
     }
     storage::set_clearance(&state.pool, user.id, body.clearance).await?;
+    state.current_tokens.forget_user(user.id);
     tracing::info!(user_id = %user.id, by = %auth.caller.user_id, clearance = body.clearance, "clearance changed");
     Ok(StatusCode::NO_CONTENT)
 }
