@@ -384,13 +384,13 @@ fn read_key(path: &Path) -> Result<Vec<u8>, KeyError> {
 /// Mints tokens: held by the gateway alone.
 #[derive(Clone)]
 pub struct TokenSigner {
-    key: EncodingKey,
+    key: Arc<EncodingKey>,
 }
 
 impl TokenSigner {
     pub fn from_pem(pem: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
         Ok(Self {
-            key: EncodingKey::from_ed_pem(pem)?,
+            key: Arc::new(EncodingKey::from_ed_pem(pem)?),
         })
     }
 
@@ -411,11 +411,12 @@ impl TokenSigner {
 #[error("token refused: {0}")]
 pub struct TokenRejected(#[from] jsonwebtoken::errors::Error);
 
-/// Verifies tokens: held by every service.
+/// Verifies tokens: held by every service, and cloned per request (hence
+/// the shared parts behind `Arc`).
 #[derive(Clone)]
 pub struct TokenVerifier {
-    key: DecodingKey,
-    validation: Validation,
+    key: Arc<DecodingKey>,
+    validation: Arc<Validation>,
     verified: Arc<Mutex<HashMap<String, VerifiedToken>>>,
 }
 
@@ -445,8 +446,8 @@ impl TokenVerifier {
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS as u64;
         Ok(Self {
-            key: DecodingKey::from_ed_pem(pem)?,
-            validation,
+            key: Arc::new(DecodingKey::from_ed_pem(pem)?),
+            validation: Arc::new(validation),
             verified: Arc::default(),
         })
     }
@@ -514,9 +515,9 @@ struct ServiceClaims {
 #[derive(Clone)]
 pub struct ServiceIdentity {
     name: String,
-    signer: EncodingKey,
-    key: DecodingKey,
-    validation: Validation,
+    signer: Arc<EncodingKey>,
+    key: Arc<DecodingKey>,
+    validation: Arc<Validation>,
 }
 
 impl ServiceIdentity {
@@ -537,9 +538,9 @@ impl ServiceIdentity {
         validation.leeway = 5;
         Ok(Self {
             name: name.to_owned(),
-            signer,
-            key,
-            validation,
+            signer: Arc::new(signer),
+            key: Arc::new(key),
+            validation: Arc::new(validation),
         })
     }
 
