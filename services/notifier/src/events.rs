@@ -40,7 +40,8 @@ fn notification(received: &ReceivedEvent) -> Option<Request> {
             "campaign_id": payload.get("campaign_id"), "unit": text("unit"),
             "unit_name": text("unit_name"), "problem_seq": payload.get("problem_seq"),
             "seq": payload.get("seq"), "kind": text("kind"), "due_on": payload.get("due_on"),
-        }),
+        })
+        .to_string(),
         quiet_until: None,
         occurred_at: received.at(),
     })

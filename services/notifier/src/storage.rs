@@ -15,7 +15,8 @@ pub struct Request {
     pub dedupe_key: String,
     pub event: String,
     pub unit: String,
-    pub variables: serde_json::Value,
+    /// A JSON object, as text (checked, then parsed once, by PostgreSQL).
+    pub variables: String,
     pub quiet_until: Option<DateTime<Utc>>,
     pub occurred_at: DateTime<Utc>,
 }
@@ -37,13 +38,15 @@ pub async fn accept(
     let keys: Vec<&str> = requests.iter().map(|r| r.dedupe_key.as_str()).collect();
     let events: Vec<&str> = requests.iter().map(|r| r.event.as_str()).collect();
     let units: Vec<&str> = requests.iter().map(|r| r.unit.as_str()).collect();
-    let variables: Vec<&serde_json::Value> = requests.iter().map(|r| &r.variables).collect();
+    let variables: Vec<&str> = requests.iter().map(|r| r.variables.as_str()).collect();
     let quiet: Vec<Option<DateTime<Utc>>> = requests.iter().map(|r| r.quiet_until).collect();
     let occurred: Vec<DateTime<Utc>> = requests.iter().map(|r| r.occurred_at).collect();
     let new: Vec<(Uuid, String)> = sqlx::query_as(
         "INSERT INTO notifications (id, dedupe_key, event, unit, variables, quiet_until, occurred_at, requested_by)
-         SELECT *, $8 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
-                                  $6::timestamptz[], $7::timestamptz[])
+         SELECT id, dedupe_key, event, unit, variables::jsonb, quiet_until, occurred_at, $8
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                       $6::timestamptz[], $7::timestamptz[])
+             AS t(id, dedupe_key, event, unit, variables, quiet_until, occurred_at)
          ON CONFLICT (dedupe_key) DO NOTHING
          RETURNING id, unit",
     )

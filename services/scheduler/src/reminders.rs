@@ -294,8 +294,18 @@ impl Reminders {
             instance: &self.settings.instance,
             ms: self.settings.lease.as_millis() as i64,
         };
-        storage::insert_reminders(&mut tx, campaign.id, &reminders, quiet_until, now, lease)
-            .await?;
+        let reminders: Vec<ReminderRow> = reminders
+            .into_iter()
+            .map(|r| ReminderRow {
+                id: r.id,
+                recipient: r.recipient,
+                event: r.event,
+                variables: r.variables.to_string(),
+                quiet_until,
+                planned_for: now,
+            })
+            .collect();
+        storage::insert_reminders(&mut tx, campaign.id, &reminders, lease).await?;
         tx.commit().await?;
         if reminders.len() >= RESTATE_AFTER {
             // Many rows at once: until autovacuum comes by, the planner would
@@ -306,19 +316,7 @@ impl Reminders {
         if !reminders.is_empty() {
             tracing::info!(campaign = %campaign.id, reminders = reminders.len(), quiet = quiet_until.is_some(), "reminders planned");
         }
-        Ok(Some(
-            reminders
-                .into_iter()
-                .map(|r| ReminderRow {
-                    id: r.id,
-                    recipient: r.recipient,
-                    event: r.event,
-                    variables: r.variables,
-                    quiet_until,
-                    planned_for: now,
-                })
-                .collect(),
-        ))
+        Ok(Some(reminders))
     }
 
     /// Sends the reminders just `planned` (held already), then every one
@@ -374,7 +372,7 @@ impl Reminders {
                     dedupe_key: format!("reminder:{}", r.id),
                     event: r.event,
                     unit: r.recipient,
-                    variables_json: r.variables.to_string(),
+                    variables_json: r.variables,
                     quiet_until: r
                         .quiet_until
                         .map(|t| t.with_timezone(&shanghai()).to_rfc3339())

@@ -31,24 +31,26 @@ pub struct Lease<'a> {
     pub ms: i64,
 }
 
-/// Writes reminders claimed by `lease`'s instance (their first attempt).
+/// Writes reminders claimed by `lease`'s instance (their first attempt),
+/// all planned at once (one `quiet_until`, one `planned_for`).
 pub async fn insert_reminders(
     tx: &mut PgConnection,
     campaign_id: Uuid,
-    reminders: &[NewReminder],
-    quiet_until: Option<DateTime<Utc>>,
-    planned_for: DateTime<Utc>,
+    reminders: &[ReminderRow],
     lease: Lease<'_>,
 ) -> Result<()> {
+    let Some(first) = reminders.first() else {
+        return Ok(());
+    };
     let ids: Vec<Uuid> = reminders.iter().map(|r| r.id).collect();
     let recipients: Vec<&str> = reminders.iter().map(|r| r.recipient.as_str()).collect();
     let events: Vec<&str> = reminders.iter().map(|r| r.event.as_str()).collect();
-    let variables: Vec<&serde_json::Value> = reminders.iter().map(|r| &r.variables).collect();
+    let variables: Vec<&str> = reminders.iter().map(|r| r.variables.as_str()).collect();
     sqlx::query(
         "INSERT INTO reminders (id, campaign_id, recipient, event, variables, quiet_until, planned_for,
                                 claimed_by, lease_until, attempts)
          SELECT id, $1, recipient, event, variables, $6, $7, $8, now() + $9 * interval '1 millisecond', 1
-           FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::jsonb[])
+           FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[])
              AS t(id, recipient, event, variables)",
     )
     .bind(campaign_id)
@@ -56,8 +58,8 @@ pub async fn insert_reminders(
     .bind(&recipients)
     .bind(&events)
     .bind(&variables)
-    .bind(quiet_until)
-    .bind(planned_for)
+    .bind(first.quiet_until)
+    .bind(first.planned_for)
     .bind(lease.instance)
     .bind(lease.ms as f64)
     .execute(tx)
@@ -76,7 +78,8 @@ pub struct ReminderRow {
     pub id: Uuid,
     pub recipient: String,
     pub event: String,
-    pub variables: serde_json::Value,
+    /// The variables as JSON text, passed on to the notifier as they are.
+    pub variables: String,
     pub quiet_until: Option<DateTime<Utc>>,
     pub planned_for: DateTime<Utc>,
 }
