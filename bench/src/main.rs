@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -784,12 +783,25 @@ SELECT {FINDING_COLUMNS} FROM findings WHERE ledger_id = (SELECT ledger_id FROM 
     ))
 }
 
-fn dashboard_path(setup: &Setup) -> anyhow::Result<String> {
-    Ok(format!(
+/// The area's dashboard, read by one client for as long as `going` says.
+async fn read_dashboard(
+    client: &Client,
+    setup: &Setup,
+    admin: &str,
+    going: impl Fn() -> bool,
+) -> anyhow::Result<Latencies> {
+    let path = format!(
         "/api/v1/campaigns/{}/dashboard?unit={}",
         setup.campaign["id"].as_str().context("campaign id")?,
         setup.area
-    ))
+    );
+    let mut latencies = Latencies::default();
+    while going() {
+        let started = Instant::now();
+        client.get(&path, admin).await?;
+        latencies.0.push(started.elapsed());
+    }
+    Ok(latencies)
 }
 
 /// The area's dashboard, read by one client with nothing else running.
@@ -799,15 +811,8 @@ async fn dashboard_alone(
     admin: &str,
     seconds: u64,
 ) -> anyhow::Result<Latencies> {
-    let path = dashboard_path(setup)?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut latencies = Latencies::default();
-    while Instant::now() < deadline {
-        let started = Instant::now();
-        client.get(&path, admin).await?;
-        latencies.0.push(started.elapsed());
-    }
-    Ok(latencies)
+    read_dashboard(client, setup, admin, || Instant::now() < deadline).await
 }
 
 /// The area's dashboard, read by one client while the others write.
@@ -818,20 +823,8 @@ async fn dashboard_under_writes(
     seconds: u64,
     clients: usize,
 ) -> anyhow::Result<Latencies> {
-    let done = Arc::new(AtomicBool::new(false));
-    let path = dashboard_path(setup)?;
-    let reader = {
-        let done = done.clone();
-        async move {
-            let mut latencies = Latencies::default();
-            while !done.load(Ordering::Relaxed) {
-                let started = Instant::now();
-                client.get(&path, admin).await?;
-                latencies.0.push(started.elapsed());
-            }
-            anyhow::Ok(latencies)
-        }
-    };
+    let done = AtomicBool::new(false);
+    let reader = read_dashboard(client, setup, admin, || !done.load(Ordering::Relaxed));
     let writers = async {
         let result = write_load(client, setup, seconds, clients.saturating_sub(1).max(1)).await;
         done.store(true, Ordering::Relaxed);

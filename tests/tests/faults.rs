@@ -498,33 +498,38 @@ async fn sigterm_lets_accepted_requests_finish() {
         );
         assert_eq!(status, 200, "the request accepted before SIGTERM finished");
         assert!(workbook.starts_with(b"PK"), "a whole workbook");
-        assert!(exit.success(), "{service} exits cleanly: {exit}");
-        assert!(
-            exit_after < Duration::from_secs(10),
-            "{service} took {exit_after:?} to exit"
-        );
-        stack.restart(service).await;
-        stack.wait_ready().await;
-        load.progress(4).await;
+        exited_cleanly_then_back(&mut stack, &load, service, exit_after, exit).await;
     }
     // The others, busy relaying, planning and delivering under the writes.
     for service in ["scheduler", "notifier", "catalogue"] {
         let (exit_after, exit) = stack.terminate(service).await;
         println!("SIGTERM {service}: exited {exit} after {exit_after:?}");
-        assert!(exit.success(), "{service} exits cleanly: {exit}");
-        assert!(
-            exit_after < Duration::from_secs(10),
-            "{service} took {exit_after:?} to exit"
-        );
-        stack.restart(service).await;
-        stack.wait_ready().await;
-        load.progress(4).await;
+        exited_cleanly_then_back(&mut stack, &load, service, exit_after, exit).await;
     }
     let tally = load.stop().await;
     breaches(&stack, &tally.acknowledged)
         .await
         .assert_none("SIGTERM to every service");
     assert!(tally.unclean.is_empty(), "{:?}", tally.unclean);
+}
+
+/// A service told to stop exited cleanly and soon; it starts again and the
+/// writes go on.
+async fn exited_cleanly_then_back(
+    stack: &mut Stack,
+    load: &Load,
+    service: &'static str,
+    exit_after: Duration,
+    exit: std::process::ExitStatus,
+) {
+    assert!(exit.success(), "{service} exits cleanly: {exit}");
+    assert!(
+        exit_after < Duration::from_secs(10),
+        "{service} took {exit_after:?} to exit"
+    );
+    stack.restart(service).await;
+    stack.wait_ready().await;
+    load.progress(4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -642,33 +642,30 @@ async fn ten_thousand_failed_logins_lock_out_without_slowing_the_server() {
         times.sort();
         times[times.len() / 2]
     };
-    let mut before = Vec::new();
-    for _ in 0..50 {
-        before.push(me(village.clone()).await);
-    }
-
-    // 10,000 guesses at one account, 32 at a time; meanwhile the account's
-    // own reads go on.
-    let guesses = futures::stream::iter(0..10_000)
-        .map(|i| {
-            let stack = &stack;
-            async move {
-                stack
-                    .try_login("target", &format!("Guess-number-{i}"))
-                    .await
-                    .0
-            }
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<u16>>();
-    let reads = async {
-        let mut during = Vec::new();
-        for _ in 0..200 {
-            during.push(me(village.clone()).await);
+    let reads = async |count: usize| {
+        let mut times = Vec::new();
+        for _ in 0..count {
+            times.push(me(village.clone()).await);
         }
-        during
+        times
     };
-    let (statuses, during) = tokio::join!(guesses, reads);
+    // Logins, 32 at a time, while the account's own reads go on: their
+    // answers, and how long each read took.
+    let flood = async |logins: Vec<(String, String)>, count: usize| {
+        let stack = &stack;
+        let answers = futures::stream::iter(logins)
+            .map(|(name, password)| async move { stack.try_login(&name, &password).await.0 })
+            .buffer_unordered(32)
+            .collect::<Vec<u16>>();
+        tokio::join!(answers, reads(count))
+    };
+    let before = reads(50).await;
+
+    // 10,000 guesses at one account.
+    let guesses = (0..10_000)
+        .map(|i| ("target".to_owned(), format!("Guess-number-{i}")))
+        .collect();
+    let (statuses, during) = flood(guesses, 200).await;
     let checked = statuses.iter().filter(|s| **s == 401).count();
     let locked = statuses.iter().filter(|s| **s == 429).count();
     println!(
@@ -690,26 +687,10 @@ async fn ten_thousand_failed_logins_lock_out_without_slowing_the_server() {
 
     // Guesses spread over 400 names the server does not know: each costs a
     // hash, but only one runs at a time and the rest are turned away.
-    let sprayed = futures::stream::iter(0..400)
-        .map(|i| {
-            let stack = &stack;
-            async move {
-                stack
-                    .try_login(&format!("nobody-{i}"), "Guess-password-1")
-                    .await
-                    .0
-            }
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<u16>>();
-    let reads = async {
-        let mut during = Vec::new();
-        for _ in 0..100 {
-            during.push(me(village.clone()).await);
-        }
-        during
-    };
-    let (statuses, during_spray) = tokio::join!(sprayed, reads);
+    let sprayed = (0..400)
+        .map(|i| (format!("nobody-{i}"), "Guess-password-1".to_owned()))
+        .collect();
+    let (statuses, during_spray) = flood(sprayed, 100).await;
     let checked = statuses.iter().filter(|s| **s == 401).count();
     let turned_away = statuses.iter().filter(|s| **s == 429).count();
     println!(

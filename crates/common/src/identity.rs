@@ -5,15 +5,16 @@
 //! check an identity but never forge one. The token travels in the
 //! `authorization` metadata of every gRPC call.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::memo::Memo;
 
 /// Issuer and audience of every token.
 pub const TOKEN_ISSUER: &str = "zhenggai";
@@ -417,7 +418,7 @@ pub struct TokenRejected(#[from] jsonwebtoken::errors::Error);
 pub struct TokenVerifier {
     key: Arc<DecodingKey>,
     validation: Arc<Validation>,
-    verified: Arc<Mutex<HashMap<String, VerifiedToken>>>,
+    verified: Arc<Memo<String, VerifiedToken>>,
 }
 
 /// A token whose signature and claims were checked once: a client sends the
@@ -430,25 +431,31 @@ struct VerifiedToken {
     not_before: i64,
 }
 
-/// Verified tokens remembered at once; beyond it, expired ones are dropped,
-/// and if that frees nothing, all are (they verify again on their next use).
+/// Verified tokens remembered at once (see [`Memo`]: a token forgotten is
+/// verified again on its next use).
 const VERIFIED_TOKENS: usize = 4096;
 
 /// Seconds of clock skew allowed on `nbf` and `exp`.
 const LEEWAY_SECS: i64 = 5;
 
+/// How a token for `audience` is checked: signed by our key (EdDSA), from us,
+/// for that audience, within its time window.
+fn validation(audience: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_issuer(&[TOKEN_ISSUER]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    validation.validate_nbf = true;
+    validation.leeway = LEEWAY_SECS as u64;
+    validation
+}
+
 impl TokenVerifier {
     pub fn from_pem(pem: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[TOKEN_ISSUER]);
-        validation.set_audience(&[TOKEN_AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS as u64;
         Ok(Self {
             key: Arc::new(DecodingKey::from_ed_pem(pem)?),
-            validation: Arc::new(validation),
-            verified: Arc::default(),
+            validation: Arc::new(validation(TOKEN_AUDIENCE)),
+            verified: Arc::new(Memo::new(VERIFIED_TOKENS)),
         })
     }
 
@@ -464,25 +471,16 @@ impl TokenVerifier {
         let in_window = |t: &VerifiedToken| {
             t.not_before - LEEWAY_SECS <= now && now < t.caller.expires_at + LEEWAY_SECS
         };
-        if let Ok(verified) = self.verified.lock()
-            && let Some(known) = verified.get(token).filter(|t| in_window(t))
-        {
-            return Ok(known.caller.clone());
+        if let Some(known) = self.verified.get(token, in_window) {
+            return Ok(known.caller);
         }
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)?.claims;
         let known = VerifiedToken {
             not_before: claims.nbf,
             caller: claims.into(),
         };
-        if let Ok(mut verified) = self.verified.lock() {
-            if verified.len() >= VERIFIED_TOKENS {
-                verified.retain(|_, t| in_window(t));
-                if verified.len() >= VERIFIED_TOKENS {
-                    verified.clear();
-                }
-            }
-            verified.insert(token.to_owned(), known.clone());
-        }
+        self.verified
+            .insert(token.to_owned(), known.clone(), in_window);
         Ok(known.caller)
     }
 }
@@ -530,17 +528,11 @@ impl ServiceIdentity {
         }
         let signer = EncodingKey::from_ed_pem(&read_key(private)?).map_err(parse(private))?;
         let key = DecodingKey::from_ed_pem(&read_key(public)?).map_err(parse(public))?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[TOKEN_ISSUER]);
-        validation.set_audience(&[SERVICE_AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = 5;
         Ok(Self {
             name: name.to_owned(),
             signer: Arc::new(signer),
             key: Arc::new(key),
-            validation: Arc::new(validation),
+            validation: Arc::new(validation(SERVICE_AUDIENCE)),
         })
     }
 
@@ -688,13 +680,9 @@ mod tests {
                 .is_err()
         );
         // A remembered token whose time is up is not taken from memory.
-        let mut lapsed = verifier.verified.lock().unwrap()[&token].clone();
+        let mut lapsed = verifier.verified.get(&token, |_| true).unwrap();
         lapsed.caller.expires_at = now - 600;
-        verifier
-            .verified
-            .lock()
-            .unwrap()
-            .insert("lapsed".into(), lapsed);
+        verifier.verified.insert("lapsed".into(), lapsed, |_| true);
         assert!(verifier.verify("lapsed").is_err());
 
         let (_, other_public) = generate_key_pair().unwrap();

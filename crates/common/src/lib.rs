@@ -1,6 +1,7 @@
 //! What every zhenggai service repeats, written once: typed configuration,
 //! telemetry, database start-up, the caller's identity, the shared error
-//! vocabulary, the gRPC server frame and graceful shutdown.
+//! vocabulary, the gRPC server frame, graceful shutdown and a bounded
+//! in-memory memo.
 
 pub mod clock;
 pub mod config;
@@ -8,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod identity;
+pub mod memo;
 pub mod personal;
 pub mod received;
 pub mod shutdown;

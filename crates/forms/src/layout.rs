@@ -109,6 +109,19 @@ fn block(
     Ok(())
 }
 
+/// An aspect's (方面) two merged cells beside its problems' rows: its
+/// numeral (一, 二, …) and its name, in both forms.
+fn aspect_block(
+    sheet: &mut Worksheet,
+    span: (u32, u32),
+    seq: u32,
+    name: &str,
+    formats: &Formats,
+) -> Result<(), XlsxError> {
+    block(sheet, span, 0, &chinese_numeral(seq), &formats.center)?;
+    block(sheet, span, 1, name, &formats.center)
+}
+
 /// Page setup and the title rows shared by both forms.
 fn page(
     sheet: &mut Worksheet,
@@ -240,15 +253,13 @@ pub fn write_ledger(
             }
             row += rows;
         }
-        let span = (aspect_first, row - 1);
-        block(
+        aspect_block(
             sheet,
-            span,
-            0,
-            &chinese_numeral(aspect_seq),
-            &formats.center,
+            (aspect_first, row - 1),
+            aspect_seq,
+            aspect_name,
+            &formats,
         )?;
-        block(sheet, span, 1, aspect_name, &formats.center)?;
     }
     Ok(())
 }
@@ -302,16 +313,14 @@ pub fn write_summary(
             sheet.set_row_height(row, (needed * LINE_POINTS).clamp(28.0, 409.0))?;
             row += 1;
         }
-        let span = (aspect_first, row - 1);
         let aspect_name = &problems[first].aspect_name;
-        block(
+        aspect_block(
             sheet,
-            span,
-            0,
-            &chinese_numeral(aspect_seq),
-            &formats.center,
+            (aspect_first, row - 1),
+            aspect_seq,
+            aspect_name,
+            &formats,
         )?;
-        block(sheet, span, 1, aspect_name, &formats.center)?;
     }
     Ok(())
 }

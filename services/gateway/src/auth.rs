@@ -7,6 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use uuid::Uuid;
 use zhenggai_common::identity::{Claims, TOKEN_AUDIENCE, TOKEN_ISSUER};
+use zhenggai_common::memo::Memo;
 use zhenggai_common::{Caller, ErrorCode};
 
 use crate::AppState;
@@ -180,6 +181,99 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
+/// Tokens found current (not revoked, of the account's present generation)
+/// within the last second: a client's burst of requests asks the database
+/// once, not once per request. This gateway forgets a token the moment it
+/// revokes it or moves its account's generation; another replica of the
+/// gateway learns of it within the second.
+#[derive(Debug)]
+pub struct CurrentTokens(Memo<Uuid, FoundCurrent>);
+
+/// Whose token it was, of which generation, and when it was found current.
+#[derive(Debug, Clone, Copy)]
+pub struct FoundCurrent {
+    user_id: Uuid,
+    generation: i64,
+    at: std::time::Instant,
+}
+
+/// How long a token found current is taken as current.
+const CURRENT_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// At most this many tokens are remembered as current at once.
+const REMEMBERED_TOKENS: usize = 10_000;
+
+fn still_current(found: &FoundCurrent) -> bool {
+    found.at.elapsed() < CURRENT_FOR
+}
+
+impl Default for CurrentTokens {
+    fn default() -> Self {
+        Self(Memo::new(REMEMBERED_TOKENS))
+    }
+}
+
+impl CurrentTokens {
+    pub fn is_current(&self, caller: &Caller) -> bool {
+        self.0
+            .get(&caller.token_id, still_current)
+            .is_some_and(|found| {
+                (found.user_id, found.generation) == (caller.user_id, caller.generation)
+            })
+    }
+
+    pub fn remember(&self, caller: &Caller) {
+        let found = FoundCurrent {
+            user_id: caller.user_id,
+            generation: caller.generation,
+            at: std::time::Instant::now(),
+        };
+        self.0.insert(caller.token_id, found, still_current);
+    }
+
+    /// A token was revoked (logout).
+    pub fn forget_token(&self, token_id: Uuid) {
+        self.0.forget(|id, _| *id == token_id);
+    }
+
+    /// Every token of an account whose generation moved (a new password,
+    /// clearance granted or withdrawn).
+    pub fn forget_user(&self, user_id: Uuid) {
+        self.0.forget(|_, found| found.user_id == user_id);
+    }
+}
+
+/// Accounts this gateway knows to be locked, and until when: a guess at a
+/// locked account is refused from memory, without a database write, so ten
+/// thousand guesses cost the database nothing after the first few. The
+/// database stays the truth (another replica learns a lock on its first try).
+#[derive(Debug)]
+pub struct Lockouts(Memo<String, chrono::DateTime<chrono::Utc>>);
+
+/// At most this many locked names are remembered (see [`Memo`]).
+const REMEMBERED_LOCKS: usize = 100_000;
+
+fn still_locked(until: &chrono::DateTime<chrono::Utc>) -> bool {
+    *until > chrono::Utc::now()
+}
+
+impl Default for Lockouts {
+    fn default() -> Self {
+        Self(Memo::new(REMEMBERED_LOCKS))
+    }
+}
+
+impl Lockouts {
+    /// Until when `username` is locked, if this gateway knows it is.
+    pub fn locked_until(&self, username: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.get(username, still_locked)
+    }
+
+    pub fn remember(&self, username: &str, until: chrono::DateTime<chrono::Utc>) {
+        self.0.insert(username.to_owned(), until, still_locked);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,101 +297,5 @@ mod tests {
         assert!(verify_password("Correct-horse1".into(), Some(hash.clone())).await);
         assert!(!verify_password("wrong".into(), Some(hash)).await);
         assert!(!verify_password("anything".into(), None).await);
-    }
-}
-
-/// Tokens found current (not revoked, of the account's present generation)
-/// within the last second: a client's burst of requests asks the database
-/// once, not once per request. This gateway forgets a token the moment it
-/// revokes it or moves its account's generation; another replica of the
-/// gateway learns of it within the second.
-#[derive(Debug, Default)]
-pub struct CurrentTokens(
-    std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (uuid::Uuid, i64, std::time::Instant)>>,
-);
-
-/// How long a token found current is taken as current.
-const CURRENT_FOR: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// At most this many tokens are remembered as current at once.
-const REMEMBERED_TOKENS: usize = 10_000;
-
-impl CurrentTokens {
-    pub fn is_current(&self, caller: &Caller) -> bool {
-        self.0.lock().is_ok_and(|tokens| {
-            tokens
-                .get(&caller.token_id)
-                .is_some_and(|(user, generation, at)| {
-                    (*user, *generation) == (caller.user_id, caller.generation)
-                        && at.elapsed() < CURRENT_FOR
-                })
-        })
-    }
-
-    pub fn remember(&self, caller: &Caller) {
-        let Ok(mut tokens) = self.0.lock() else {
-            return;
-        };
-        if tokens.len() >= REMEMBERED_TOKENS {
-            tokens.retain(|_, (_, _, at)| at.elapsed() < CURRENT_FOR);
-        }
-        if tokens.len() < REMEMBERED_TOKENS {
-            tokens.insert(
-                caller.token_id,
-                (caller.user_id, caller.generation, std::time::Instant::now()),
-            );
-        }
-    }
-
-    /// A token was revoked (logout).
-    pub fn forget_token(&self, token_id: uuid::Uuid) {
-        if let Ok(mut tokens) = self.0.lock() {
-            tokens.remove(&token_id);
-        }
-    }
-
-    /// Every token of an account whose generation moved (a new password,
-    /// clearance granted or withdrawn).
-    pub fn forget_user(&self, user_id: uuid::Uuid) {
-        if let Ok(mut tokens) = self.0.lock() {
-            tokens.retain(|_, (user, _, _)| *user != user_id);
-        }
-    }
-}
-
-/// Accounts this gateway knows to be locked, and until when: a guess at a
-/// locked account is refused from memory, without a database write, so ten
-/// thousand guesses cost the database nothing after the first few. The
-/// database stays the truth (another replica learns a lock on its first try).
-#[derive(Debug, Default)]
-pub struct Lockouts(
-    std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
-);
-
-/// At most this many locked names are remembered; past it, expired ones are
-/// dropped, and if all are current the newest lock is kept in the database only.
-const REMEMBERED_LOCKS: usize = 100_000;
-
-impl Lockouts {
-    /// Until when `username` is locked, if this gateway knows it is.
-    pub fn locked_until(&self, username: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-        let locks = self.0.lock().ok()?;
-        locks
-            .get(username)
-            .copied()
-            .filter(|until| *until > chrono::Utc::now())
-    }
-
-    pub fn remember(&self, username: &str, until: chrono::DateTime<chrono::Utc>) {
-        let Ok(mut locks) = self.0.lock() else {
-            return;
-        };
-        if locks.len() >= REMEMBERED_LOCKS {
-            let now = chrono::Utc::now();
-            locks.retain(|_, until| *until > now);
-        }
-        if locks.len() < REMEMBERED_LOCKS {
-            locks.insert(username.to_owned(), until);
-        }
     }
 }

@@ -27,7 +27,7 @@ use zhenggai_proto::notifier::v1::notifier_service_client::NotifierServiceClient
 use crate::domain::calendar::WorkdayCalendar;
 use crate::domain::rules::{Nudge, ReminderRules, nudges};
 use crate::error::{Result, SchedulerError};
-use crate::storage::{self, CampaignRow, Lease, NewReminder, ReminderRow};
+use crate::storage::{self, CampaignRow, Lease, ReminderRow};
 
 /// Reminders planned at once beyond which the queue's statistics are renewed.
 const RESTATE_AFTER: usize = 5_000;
@@ -94,6 +94,15 @@ impl Replan {
     }
 }
 
+/// A message to one unit: one reminder, or a digest of several.
+#[derive(Debug, Clone)]
+struct NewReminder {
+    id: Uuid,
+    recipient: String,
+    event: String,
+    variables: serde_json::Value,
+}
+
 /// One thing to remind a unit of, before grouping.
 #[derive(Debug, Clone)]
 struct Item {
@@ -104,6 +113,14 @@ struct Item {
 }
 
 impl Reminders {
+    /// This instance's hold on the reminders it plans or claims.
+    fn lease(&self) -> Lease<'_> {
+        Lease {
+            instance: &self.settings.instance,
+            ms: self.settings.lease.as_millis() as i64,
+        }
+    }
+
     pub async fn run(self) {
         loop {
             let planned = self.plan().await.unwrap_or_else(|error| {
@@ -287,13 +304,6 @@ impl Reminders {
         items.retain(|item| new.contains(&item.key));
         let reminders = group(items, rules, today);
         let quiet_until = quiet_until(rules, now);
-        // Written as claimed by this instance, which sends them next without
-        // claiming them again; if it dies first, its lease runs out and
-        // another instance claims them.
-        let lease = Lease {
-            instance: &self.settings.instance,
-            ms: self.settings.lease.as_millis() as i64,
-        };
         let reminders: Vec<ReminderRow> = reminders
             .into_iter()
             .map(|r| ReminderRow {
@@ -305,7 +315,10 @@ impl Reminders {
                 planned_for: now,
             })
             .collect();
-        storage::insert_reminders(&mut tx, campaign.id, &reminders, lease).await?;
+        // Written as claimed by this instance, which sends them next without
+        // claiming them again; if it dies first, its lease runs out and
+        // another instance claims them.
+        storage::insert_reminders(&mut tx, campaign.id, &reminders, self.lease()).await?;
         tx.commit().await?;
         if reminders.len() >= RESTATE_AFTER {
             // Many rows at once: until autovacuum comes by, the planner would
@@ -353,13 +366,8 @@ impl Reminders {
             let batch = match next {
                 Some(batch) => batch,
                 None => {
-                    storage::claim_reminders(
-                        &self.pool,
-                        &self.settings.instance,
-                        self.settings.lease.as_millis() as i64,
-                        self.settings.batch as i64,
-                    )
-                    .await?
+                    storage::claim_reminders(&self.pool, self.lease(), self.settings.batch as i64)
+                        .await?
                 }
             };
             if batch.is_empty() {

@@ -195,34 +195,28 @@ impl LedgerApi {
             ))
             .await?
             .into_inner();
+        let sections_each = campaign_problems.len();
         let (mut chunk, mut ledgers, mut between) = (Vec::new(), 0u64, Vec::new());
-        loop {
-            let batch = stream.message().await?;
-            if let Some(batch) = &batch {
-                let units: Vec<LedgerPlan> = batch
-                    .items
-                    .iter()
-                    .filter_map(|u| {
-                        Some(LedgerPlan {
-                            code: UnitCode::try_from(u.code.as_str()).ok()?,
-                            name: u.name.clone(),
-                            level: u.level.clone(),
-                        })
+        while let Some(batch) = stream.message().await? {
+            let units: Vec<LedgerPlan> = batch
+                .items
+                .into_iter()
+                .filter_map(|u| {
+                    Some(LedgerPlan {
+                        code: UnitCode::try_from(u.code).ok()?,
+                        name: u.name,
+                        level: u.level,
                     })
-                    .collect();
-                between.extend(units.iter().filter(|u| holds_no_ledger(&area, u)).cloned());
-                chunk.extend(plan_ledgers(&area, units, &responsible));
-            }
-            if chunk.len() >= FANOUT_CHUNK || (batch.is_none() && !chunk.is_empty()) {
-                ledgers +=
-                    storage::insert_ledgers(&mut tx, new.id, campaign_problems.len(), &chunk)
-                        .await?;
+                })
+                .collect();
+            between.extend(units.iter().filter(|u| holds_no_ledger(&area, u)).cloned());
+            chunk.extend(plan_ledgers(&area, units, &responsible));
+            if chunk.len() >= FANOUT_CHUNK {
+                ledgers += storage::insert_ledgers(&mut tx, new.id, sections_each, &chunk).await?;
                 chunk.clear();
             }
-            if batch.is_none() {
-                break;
-            }
         }
+        ledgers += storage::insert_ledgers(&mut tx, new.id, sections_each, &chunk).await?;
         storage::insert_campaign_units(&mut tx, new.id, &between).await?;
         let ledgers = i32::try_from(ledgers)
             .map_err(|_| LedgerError::invalid("more ledgers than one campaign can hold"))?;

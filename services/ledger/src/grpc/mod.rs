@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use zhenggai_common::clock::Clock;
 use zhenggai_common::grpc::{caller, page_limit, paged};
+use zhenggai_common::memo::Memo;
 use zhenggai_common::{Caller, UnitCode};
 use zhenggai_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use zhenggai_proto::ledger::v1 as pb;
@@ -34,13 +35,13 @@ pub struct LedgerApi {
     /// Each campaign's problems by seq. They never change once the campaign
     /// is made (its problems are written in the transaction that makes it),
     /// so every ledger read need not ask the database for them again.
-    problems: Arc<std::sync::Mutex<HashMap<Uuid, Arc<ProblemsBySeq>>>>,
+    problems: Arc<Memo<Uuid, Arc<ProblemsBySeq>>>,
 }
 
 /// A campaign's problems by seq (序号1).
 pub(crate) type ProblemsBySeq = HashMap<i16, storage::CampaignProblem>;
 
-/// Campaigns whose problems are kept at once; past it the cache starts over.
+/// Campaigns whose problems are kept at once (see [`Memo`]).
 const CACHED_CAMPAIGNS: usize = 256;
 
 impl LedgerApi {
@@ -50,7 +51,7 @@ impl LedgerApi {
             clock,
             catalogue,
             evidence_limit,
-            problems: Arc::default(),
+            problems: Arc::new(Memo::new(CACHED_CAMPAIGNS)),
         }
     }
 
@@ -133,12 +134,7 @@ impl LedgerApi {
 
     /// A campaign's problems by seq, from the cache when it has them.
     async fn problems_by_seq(&self, campaign_id: Uuid) -> Result<Arc<ProblemsBySeq>> {
-        if let Some(problems) = self
-            .problems
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(&campaign_id).cloned())
-        {
+        if let Some(problems) = self.problems.get(&campaign_id, |_| true) {
             return Ok(problems);
         }
         let problems: Arc<ProblemsBySeq> = Arc::new(
@@ -149,13 +145,9 @@ impl LedgerApi {
                 .collect(),
         );
         // A campaign not made yet has no problems: nothing worth keeping.
-        if !problems.is_empty()
-            && let Ok(mut cache) = self.problems.lock()
-        {
-            if cache.len() >= CACHED_CAMPAIGNS {
-                cache.clear();
-            }
-            cache.insert(campaign_id, problems.clone());
+        if !problems.is_empty() {
+            self.problems
+                .insert(campaign_id, problems.clone(), |_| true);
         }
         Ok(problems)
     }

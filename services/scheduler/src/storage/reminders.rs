@@ -15,15 +15,6 @@ pub async fn claim_item_keys(tx: &mut PgConnection, keys: &[String]) -> Result<V
     .await?)
 }
 
-/// A message to one unit: one reminder, or a digest of several.
-#[derive(Debug, Clone)]
-pub struct NewReminder {
-    pub id: Uuid,
-    pub recipient: String,
-    pub event: String,
-    pub variables: serde_json::Value,
-}
-
 /// Who holds new reminders, and for how long (milliseconds).
 #[derive(Debug, Clone, Copy)]
 pub struct Lease<'a> {
@@ -31,35 +22,34 @@ pub struct Lease<'a> {
     pub ms: i64,
 }
 
-/// Writes reminders claimed by `lease`'s instance (their first attempt),
-/// all planned at once (one `quiet_until`, one `planned_for`).
+/// Writes reminders claimed by `lease`'s instance (their first attempt).
 pub async fn insert_reminders(
     tx: &mut PgConnection,
     campaign_id: Uuid,
     reminders: &[ReminderRow],
     lease: Lease<'_>,
 ) -> Result<()> {
-    let Some(first) = reminders.first() else {
-        return Ok(());
-    };
     let ids: Vec<Uuid> = reminders.iter().map(|r| r.id).collect();
     let recipients: Vec<&str> = reminders.iter().map(|r| r.recipient.as_str()).collect();
     let events: Vec<&str> = reminders.iter().map(|r| r.event.as_str()).collect();
     let variables: Vec<&str> = reminders.iter().map(|r| r.variables.as_str()).collect();
+    let quiet: Vec<Option<DateTime<Utc>>> = reminders.iter().map(|r| r.quiet_until).collect();
+    let planned: Vec<DateTime<Utc>> = reminders.iter().map(|r| r.planned_for).collect();
     sqlx::query(
         "INSERT INTO reminders (id, campaign_id, recipient, event, variables, quiet_until, planned_for,
                                 claimed_by, lease_until, attempts)
-         SELECT id, $1, recipient, event, variables, $6, $7, $8, now() + $9 * interval '1 millisecond', 1
-           FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[])
-             AS t(id, recipient, event, variables)",
+         SELECT id, $1, recipient, event, variables, quiet_until, planned_for,
+                $8, now() + $9 * interval '1 millisecond', 1
+           FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+             AS t(id, recipient, event, variables, quiet_until, planned_for)",
     )
     .bind(campaign_id)
     .bind(&ids)
     .bind(&recipients)
     .bind(&events)
     .bind(&variables)
-    .bind(first.quiet_until)
-    .bind(first.planned_for)
+    .bind(&quiet)
+    .bind(&planned)
     .bind(lease.instance)
     .bind(lease.ms as f64)
     .execute(tx)
@@ -84,13 +74,12 @@ pub struct ReminderRow {
     pub planned_for: DateTime<Utc>,
 }
 
-/// Claims up to `limit` unsent reminders for `instance` until the lease
-/// ends: those nobody holds, and those whose holder's lease ran out (it
-/// died mid-batch). Rows another instance is claiming are skipped.
+/// Claims up to `limit` unsent reminders for `lease`'s instance until the
+/// lease ends: those nobody holds, and those whose holder's lease ran out
+/// (it died mid-batch). Rows another instance is claiming are skipped.
 pub async fn claim_reminders(
     pool: &PgPool,
-    instance: &str,
-    lease_ms: i64,
+    lease: Lease<'_>,
     limit: i64,
 ) -> Result<Vec<ReminderRow>> {
     Ok(sqlx::query_as::<_, ReminderRow>(
@@ -104,8 +93,8 @@ pub async fn claim_reminders(
           WHERE r.id = due.id
       RETURNING r.id, r.recipient, r.event, r.variables, r.quiet_until, r.planned_for",
     )
-    .bind(instance)
-    .bind(lease_ms as f64)
+    .bind(lease.instance)
+    .bind(lease.ms as f64)
     .bind(limit)
     .fetch_all(pool)
     .await?)
