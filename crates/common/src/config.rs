@@ -83,8 +83,81 @@ pub struct ServiceConfig {
     /// Run as a drill (演练): the city office may set the clock that
     /// deadlines and reminders read (`PUT /api/v1/admin/clock`). Off in
     /// production.
-    #[arg(long = "drill", env = "ZG_DRILL", default_value_t = false)]
+    #[arg(
+        long = "drill",
+        env = "ZG_DRILL",
+        value_parser = Switch,
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        require_equals = true
+    )]
     pub drill: bool,
+}
+
+/// A switch (on/off setting) read as people write it: `1`/`0`, `true`/`false`,
+/// `yes`/`no`, `on`/`off`, in any case; empty is off. A wrong value is refused naming the
+/// environment variable it came from, so an operator sees which line of the
+/// compose file or manifest to fix.
+///
+/// Use it on every boolean setting: `value_parser = Switch, num_args = 0..=1,
+/// default_value = "false", default_missing_value = "true", require_equals = true`
+/// (so `--drill` alone still switches it on).
+#[derive(Debug, Clone, Copy)]
+pub struct Switch;
+
+impl Switch {
+    /// The value of a switch, or `None` when the text is not one.
+    pub fn read(text: &str) -> Option<bool> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" | "y" => Some(true),
+            // An empty value (`ZG_DRILL=` in an env file) is the default: off.
+            "" | "0" | "false" | "no" | "off" | "n" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+impl clap::builder::TypedValueParser for Switch {
+    type Value = bool;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<bool, clap::Error> {
+        if let Some(on) = value.to_str().and_then(Self::read) {
+            return Ok(on);
+        }
+        let setting = match arg {
+            Some(arg) => {
+                let flag = arg.get_long().map(|long| format!("--{long}"));
+                match (arg.get_env().and_then(|env| env.to_str()), flag) {
+                    (Some(env), Some(flag)) => format!("{env} ({flag})"),
+                    (Some(env), None) => env.to_owned(),
+                    (None, Some(flag)) => flag,
+                    (None, None) => arg.get_id().to_string(),
+                }
+            }
+            None => "a switch".to_owned(),
+        };
+        let message = format!(
+            "{setting}: {:?} is not a switch; write 1 or 0, true or false, yes or no, on or off\n",
+            value.to_string_lossy()
+        );
+        Err(clap::Error::raw(clap::error::ErrorKind::InvalidValue, message).with_cmd(cmd))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            ["true", "false", "1", "0", "yes", "no", "on", "off"]
+                .into_iter()
+                .map(clap::builder::PossibleValue::new),
+        ))
+    }
 }
 
 /// The name an instance signs its claims with (leases on reminders and
@@ -98,5 +171,65 @@ pub fn instance_name(configured: Option<&str>, service: &str) -> String {
             let suffix = uuid::Uuid::new_v4().simple().to_string();
             format!("{host}-{}-{}", std::process::id(), &suffix[..8])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Service {
+        #[command(flatten)]
+        service: ServiceConfig,
+    }
+
+    /// Parses `args` with `ZG_DRILL` as the environment gives it (process
+    /// environment is shared by tests, so each test holds the lock).
+    fn drill(env: Option<&str>, args: &[&str]) -> Result<bool, String> {
+        static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _held = ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // SAFETY: every test that touches the environment holds ENV.
+        unsafe {
+            match env {
+                Some(value) => std::env::set_var("ZG_DRILL", value),
+                None => std::env::remove_var("ZG_DRILL"),
+            }
+        }
+        let parsed =
+            Service::try_parse_from(std::iter::once("service").chain(args.iter().copied()))
+                .map(|parsed| parsed.service.drill)
+                .map_err(|error| error.to_string());
+        unsafe { std::env::remove_var("ZG_DRILL") };
+        parsed
+    }
+
+    #[test]
+    fn the_drill_switch_reads_as_people_write_it() {
+        for on in ["1", "true", "TRUE", "yes", "Yes", "on", "ON"] {
+            assert_eq!(drill(Some(on), &[]), Ok(true), "ZG_DRILL={on}");
+        }
+        for off in ["0", "false", "False", "no", "off", "OFF"] {
+            assert_eq!(drill(Some(off), &[]), Ok(false), "ZG_DRILL={off}");
+        }
+        assert_eq!(drill(None, &[]), Ok(false), "off unless set");
+        assert_eq!(drill(None, &["--drill"]), Ok(true), "the bare flag");
+        assert_eq!(drill(None, &["--drill=off"]), Ok(false));
+        assert_eq!(
+            drill(Some("1"), &["--drill=no"]),
+            Ok(false),
+            "the flag wins"
+        );
+    }
+
+    #[test]
+    fn a_wrong_switch_is_refused_naming_the_variable() {
+        let error = drill(Some("maybe"), &[]).expect_err("maybe is not a switch");
+        assert!(error.contains("ZG_DRILL"), "{error}");
+        assert!(error.contains("maybe"), "{error}");
+        assert!(error.contains("on or off"), "{error}");
+        assert_eq!(drill(Some(""), &[]), Ok(false), "an empty value is off");
     }
 }
