@@ -130,7 +130,7 @@ impl IntoResponse for ApiError {
 
 /// The problem document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Problem {
+pub struct ProblemDetails {
     /// A URI naming the kind of problem.
     #[serde(rename = "type")]
     pub kind: String,
@@ -199,7 +199,7 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
     } else {
         StatusCode::from_u16(error.code.http_status()).unwrap_or(status)
     };
-    let body = Problem {
+    let body = ProblemDetails {
         kind: format!("urn:zhenggai:problem:{}", error.code.as_str()),
         title: error.code.title().to_owned(),
         status: status.as_u16(),

@@ -11,7 +11,7 @@
 //! so a retry never makes a second finding when only the answer was lost.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -36,7 +36,13 @@ pub(crate) fn request_key(headers: &axum::http::HeaderMap, caller_id: uuid::Uuid
         .unwrap_or_default()
 }
 
-pub async fn replay(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The middleware; the state comes as a request extension (see
+/// [`crate::startup`]), so routes can be described without one.
+pub async fn replay(
+    axum::Extension(state): axum::Extension<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     match handle(&state, request, next).await {
         Ok(response) => response,
         Err(error) => error.into_response(),

@@ -4,29 +4,12 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, catalogue, forms, ledger, notify, schedule};
-
+/// What the document says besides its paths, which come from the router
+/// ([`crate::api::router`]).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "zhenggai 整改台账 API", version = "1", description = "Rectification ledgers (整改台账) of local governments. Errors are RFC 9457 problem documents with a stable `code`."),
-    paths(
-        accounts::login, accounts::logout, accounts::me,
-        accounts::create_user, accounts::list_users, accounts::change_password,
-        catalogue::list_documents, catalogue::get_document, catalogue::list_problems, catalogue::get_problem,
-        catalogue::publish_document, catalogue::list_units, catalogue::get_unit, catalogue::import_units,
-        accounts::set_clearance,
-        ledger::create_campaign, ledger::list_campaigns, ledger::get_campaign, ledger::dashboard,
-        ledger::list_ledgers, ledger::get_ledger, ledger::ledger_history, ledger::verify_ledger,
-        ledger::create_finding, ledger::declare_no_findings, ledger::withdraw_no_findings,
-        ledger::get_finding, ledger::update_finding, ledger::transition_finding, ledger::finding_history,
-        ledger::upload_evidence, ledger::list_evidence, ledger::download_evidence,
-        schedule::get_calendar, schedule::put_calendar, schedule::add_workdays,
-        schedule::list_milestones, schedule::update_milestone, schedule::list_deadlines,
-        schedule::get_reminder_rules, schedule::put_reminder_rules,
-        schedule::list_rechecks, schedule::record_recheck, schedule::get_clock, schedule::set_clock,
-        notify::inbox, notify::mark_read, notify::get_channels, notify::put_channels, notify::deliveries,
-        forms::export_ledger, forms::export_campaign, forms::import_ledger, forms::hand_in, forms::list_hand_ins,
-    ),
+    components(schemas(crate::error::ProblemDetails)),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users"), (name = "catalogue"), (name = "directory"),
          (name = "campaigns"), (name = "ledgers"), (name = "findings"), (name = "evidence"),
@@ -46,10 +29,13 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The page at `/docs` and the document at `/api/v1/openapi.json`.
-pub fn swagger_ui<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+/// The page at `/docs` and the document at `/api/v1/openapi.json`, made of
+/// `paths`, the router's own description of its routes.
+pub fn swagger_ui<S: Clone + Send + Sync + 'static>(
+    paths: utoipa::openapi::OpenApi,
+) -> axum::Router<S> {
     utoipa_swagger_ui::SwaggerUi::new("/docs")
-        .url("/api/v1/openapi.json", document())
+        .url("/api/v1/openapi.json", document(paths))
         .into()
 }
 
@@ -58,8 +44,10 @@ pub fn swagger_ui<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
 /// operation may answer 400 (a malformed query or body), a secured one 401
 /// and 403, one with parameters 404, one with an Idempotency-Key 409 and
 /// 422, and any may answer 503 or 504 when a store or peer is away.
-pub fn document() -> utoipa::openapi::OpenApi {
-    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+pub fn document(paths: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut whole = ApiDoc::openapi();
+    whole.merge(paths);
+    let mut document = serde_json::to_value(&whole).unwrap_or_default();
     if let Some(paths) = document
         .get_mut("paths")
         .and_then(serde_json::Value::as_object_mut)
@@ -73,12 +61,17 @@ pub fn document() -> utoipa::openapi::OpenApi {
             share_errors(operation);
         }
     }
-    serde_json::from_value(document).unwrap_or_else(|_| ApiDoc::openapi())
+    serde_json::from_value(document).unwrap_or(whole)
+}
+
+/// The whole document, as `/api/v1/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    document(crate::api::router(usize::MAX, usize::MAX).into_openapi())
 }
 
 fn share_errors(operation: &mut serde_json::Map<String, serde_json::Value>) {
     use serde_json::{Value, json};
-    let problem = || json!({ "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } });
+    let problem = || json!({ "application/problem+json": { "schema": { "$ref": "#/components/schemas/ProblemDetails" } } });
     let parameters: Vec<String> = operation
         .get("parameters")
         .and_then(Value::as_array)
@@ -115,7 +108,7 @@ fn share_errors(operation: &mut serde_json::Map<String, serde_json::Value>) {
         let is_problem = content
             .get("application/json")
             .and_then(|json| json.pointer("/schema/$ref"))
-            .is_some_and(|reference| reference == "#/components/schemas/Problem");
+            .is_some_and(|reference| reference == "#/components/schemas/ProblemDetails");
         if is_problem && let Some(schema) = content.remove("application/json") {
             content.insert("application/problem+json".to_owned(), schema);
         }
@@ -157,7 +150,7 @@ mod tests {
     /// notice's problem and the error document once did.
     #[test]
     fn same_named_types_keep_their_own_schemas() {
-        let document = serde_json::to_value(document()).expect("a JSON document");
+        let document = serde_json::to_value(openapi()).expect("a JSON document");
         let has = |schema: &str, property: &str| {
             document
                 .pointer(&format!(
@@ -165,7 +158,7 @@ mod tests {
                 ))
                 .is_some()
         };
-        assert!(has("Problem", "code"));
+        assert!(has("ProblemDetails", "code"));
         assert!(has("NoticeProblem", "manifestation"));
         assert!(has("Deadline", "finding_id"));
         assert!(has("ProblemDeadline", "continuing"));
@@ -173,7 +166,7 @@ mod tests {
 
     #[test]
     fn errors_are_problem_documents_and_shared_statuses_are_written_out() {
-        let document = serde_json::to_value(document()).expect("a JSON document");
+        let document = serde_json::to_value(openapi()).expect("a JSON document");
         let finding = &document["paths"]["/api/v1/findings/{id}"]["get"]["responses"];
         assert!(finding["404"]["content"]["application/problem+json"].is_object());
         assert!(finding["404"]["content"]["application/json"].is_null());

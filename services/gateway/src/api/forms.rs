@@ -1,30 +1,51 @@
-//! The official forms over HTTP: 附件2 and 附件1 as workbooks, the import of
-//! a filled 附件2, and the hand-in (上报) of a complete ledger with its report.
-
-use std::collections::{HashMap, HashSet};
+//! The official forms over HTTP: 附件2 and 附件1 as workbooks
+//! (`/ledgers/{id}/export.xlsx`, `/campaigns/{id}/export.xlsx`), the import of
+//! a filled 附件2 (`/ledgers/{id}/import`), and the hand-in (上报) of a
+//! complete ledger with its report (`/ledgers/{id}/hand-in`, `/hand-ins`).
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zhenggai_common::grpc::outgoing;
 use zhenggai_common::{ErrorCode, UnitCode};
+
+use chrono::NaiveDate;
 use zhenggai_proto::catalogue::v1 as catalogue;
 use zhenggai_proto::ledger::v1 as pb;
 
-use super::ledger::{LedgerSummary, content_disposition, stream_file, with_upload};
 use crate::AppState;
+use crate::api::ledgers::LedgerSummary;
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, Problem, RowError};
+use crate::error::RowError;
+use crate::error::{ApiError, ApiResult, ProblemDetails};
 use crate::forms::layout::{self, LEDGER_HEADERS};
 use crate::forms::read::{self, KnownProblem, Unreadable, column_letter};
 use crate::forms::text::{self, deadline_text};
 use crate::forms::{
     Answer, FindingRow, HOUSEHOLDS_PREFIX, LedgerSheet, Notice, ProblemRow, sheet_name,
 };
+use crate::upload::{content_disposition, stream_file, with_upload};
+
+/// `/ledgers/{id}/export.xlsx`, `/campaigns/{id}/export.xlsx`, `/ledgers/{id}/hand-ins`.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(export_ledger))
+        .routes(routes!(export_campaign))
+        .routes(routes!(list_hand_ins))
+}
+
+/// `/ledgers/{id}/import`, `/ledgers/{id}/hand-in`: files streamed in.
+pub(crate) fn uploads() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(import_ledger))
+        .routes(routes!(hand_in))
+}
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -306,7 +327,7 @@ async fn export_ledgers(
 #[utoipa::path(get, path = "/api/v1/ledgers/{id}/export.xlsx", tag = "forms", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "附件2 as an Excel workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-              (status = 404, body = Problem)))]
+              (status = 404, body = ProblemDetails)))]
 pub async fn export_ledger(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -409,7 +430,7 @@ fn result_text(tally: &pb::ProblemTally, lead: Option<(&str, String)>) -> String
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}/export.xlsx", tag = "forms", security(("bearer" = [])),
     params(("id" = String, Path), CampaignExportQuery),
     responses((status = 200, description = "附件1 (and, with unit, 附件2 sheets) as an Excel workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-              (status = 404, body = Problem)))]
+              (status = 404, body = ProblemDetails)))]
 pub async fn export_campaign(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -591,8 +612,8 @@ fn header_of(letter: &str, columns: &[u32; 11]) -> String {
 #[utoipa::path(post, path = "/api/v1/ledgers/{id}/import", tag = "forms", security(("bearer" = [])),
     params(("id" = String, Path), ImportQuery),
     request_body(content = Vec<u8>, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    responses((status = 200, body = ImportReport), (status = 403, body = Problem), (status = 404, body = Problem),
-              (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ImportReport), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails),
+              (status = 413, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)))]
 pub async fn import_ledger(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -817,8 +838,8 @@ impl From<pb::HandIn> for HandIn {
 #[utoipa::path(post, path = "/api/v1/ledgers/{id}/hand-in", tag = "forms", security(("bearer" = [])),
     params(("id" = String, Path), HandInQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = HandIn), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-              (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem)))]
+    responses((status = 201, body = HandIn), (status = 400, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails),
+              (status = 409, body = ProblemDetails), (status = 413, body = ProblemDetails), (status = 415, body = ProblemDetails)))]
 pub async fn hand_in(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -863,7 +884,7 @@ pub async fn hand_in(
 /// The hand-ins of a ledger, oldest first (the first is what the milestone counts).
 #[utoipa::path(get, path = "/api/v1/ledgers/{id}/hand-ins", tag = "forms", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = super::Page<HandIn>), (status = 404, body = Problem)))]
+    responses((status = 200, body = super::Page<HandIn>), (status = 404, body = ProblemDetails)))]
 pub async fn list_hand_ins(
     State(state): State<AppState>,
     auth: Authenticated,

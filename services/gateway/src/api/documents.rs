@@ -1,18 +1,30 @@
-//! Notices, problems and the unit directory, served from the catalogue.
+//! Notices (通知) and their problems (具体问题): `/documents`,
+//! `/documents/{id}`, `/documents/{id}/problems`, `/problems/{id}`.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zhenggai_common::grpc::outgoing;
 use zhenggai_proto::catalogue::v1 as pb;
 
 use super::{ApiJson, Page, PageQuery};
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiResult, ProblemDetails};
+
+/// `/documents`, `/documents/{id}`, `/documents/{id}/problems`, `/problems/{id}`.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(super::idempotent(routes!(publish_document)))
+        .routes(routes!(list_documents))
+        .routes(routes!(get_document))
+        .routes(routes!(list_problems))
+        .routes(routes!(get_problem))
+}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Aspect {
@@ -84,24 +96,6 @@ pub struct Document {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Unit {
-    pub code: String,
-    pub name: String,
-    /// nation (全国, code 00) | province | city | county | township | village | department
-    pub level: String,
-    pub parent_code: Option<String>,
-}
-
-/// A unit with the chain above it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UnitDetail {
-    #[serde(flatten)]
-    pub unit: Unit,
-    /// The units above, root first.
-    pub ancestors: Vec<Unit>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct ProblemList {
     pub items: Vec<Problem>,
 }
@@ -111,17 +105,6 @@ impl From<pb::Aspect> for Aspect {
         Self {
             seq: a.seq,
             name: a.name,
-        }
-    }
-}
-
-impl From<pb::Unit> for Unit {
-    fn from(u: pb::Unit) -> Self {
-        Self {
-            code: u.code,
-            name: u.name,
-            level: u.level,
-            parent_code: Some(u.parent_code).filter(|c| !c.is_empty()),
         }
     }
 }
@@ -184,7 +167,7 @@ impl From<pb::Problem> for Problem {
 
 /// Notices whose area is in, or above, the caller's unit.
 #[utoipa::path(get, path = "/api/v1/documents", tag = "catalogue", security(("bearer" = [])), params(PageQuery),
-    responses((status = 200, body = Page<Document>), (status = 401, body = crate::error::Problem)))]
+    responses((status = 200, body = Page<Document>), (status = 401, body = ProblemDetails)))]
 pub async fn list_documents(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -203,7 +186,7 @@ pub async fn list_documents(
 }
 
 #[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "catalogue", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Document), (status = 404, body = crate::error::Problem)))]
+    params(("id" = String, Path)), responses((status = 200, body = Document), (status = 404, body = ProblemDetails)))]
 pub async fn get_document(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -219,7 +202,7 @@ pub async fn get_document(
 
 /// The problems of a notice, in order, with measures and responsible units.
 #[utoipa::path(get, path = "/api/v1/documents/{id}/problems", tag = "catalogue", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = ProblemList), (status = 404, body = crate::error::Problem)))]
+    params(("id" = String, Path)), responses((status = 200, body = ProblemList), (status = 404, body = ProblemDetails)))]
 pub async fn list_problems(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -239,7 +222,7 @@ pub async fn list_problems(
 }
 
 #[utoipa::path(get, path = "/api/v1/problems/{id}", tag = "catalogue", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Problem), (status = 404, body = crate::error::Problem)))]
+    params(("id" = String, Path)), responses((status = 200, body = Problem), (status = 404, body = ProblemDetails)))]
 pub async fn get_problem(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -358,8 +341,8 @@ impl From<NewDocument> for pb::PublishDocumentRequest {
 
 /// Publish a whole notice (city office only).
 #[utoipa::path(post, path = "/api/v1/documents", tag = "catalogue", security(("bearer" = [])), request_body = NewDocument,
-    responses((status = 201, body = Document), (status = 400, body = crate::error::Problem),
-              (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+    responses((status = 201, body = Document), (status = 400, body = ProblemDetails),
+              (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 pub async fn publish_document(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -372,105 +355,4 @@ pub async fn publish_document(
         .await?
         .into_inner();
     Ok((StatusCode::CREATED, Json(document.into())))
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UnitQuery {
-    /// The unit whose children to list (default: the caller's own scope).
-    pub parent: Option<String>,
-    /// Only this level: nation | province | city | county | township | village | department.
-    pub level: Option<String>,
-    /// Every descendant instead of the direct children.
-    #[serde(default)]
-    pub subtree: bool,
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-/// The directory under a unit.
-#[utoipa::path(get, path = "/api/v1/units", tag = "directory", security(("bearer" = [])), params(UnitQuery),
-    responses((status = 200, body = Page<Unit>), (status = 404, body = crate::error::Problem)))]
-pub async fn list_units(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    Query(query): Query<UnitQuery>,
-) -> ApiResult<Json<Page<Unit>>> {
-    let request = pb::ListUnitsRequest {
-        parent_code: query.parent.unwrap_or_default(),
-        level: query.level.unwrap_or_default(),
-        subtree: query.subtree,
-        limit: query.limit.unwrap_or(0),
-        cursor: query.cursor.unwrap_or_default(),
-    };
-    let answer = state
-        .catalogue()
-        .list_units(outgoing(request, &auth.token))
-        .await?
-        .into_inner();
-    Ok(Json(Page::of(answer.items, answer.next_cursor)))
-}
-
-/// One unit with its ancestors.
-#[utoipa::path(get, path = "/api/v1/units/{code}", tag = "directory", security(("bearer" = [])),
-    params(("code" = String, Path)), responses((status = 200, body = UnitDetail), (status = 404, body = crate::error::Problem)))]
-pub async fn get_unit(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    Path(code): Path<String>,
-) -> ApiResult<Json<UnitDetail>> {
-    let mut catalogue = state.catalogue();
-    let unit = catalogue
-        .get_unit(outgoing(
-            pb::GetUnitRequest { code: code.clone() },
-            &auth.token,
-        ))
-        .await?
-        .into_inner();
-    let ancestors = catalogue
-        .get_ancestors(outgoing(pb::GetUnitRequest { code }, &auth.token))
-        .await?
-        .into_inner();
-    Ok(Json(UnitDetail {
-        unit: unit.into(),
-        ancestors: ancestors.items.into_iter().map(Unit::from).collect(),
-    }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ImportResult {
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-}
-
-/// Import a division table (`code,name,level,parent_code` CSV, UTF-8) into the
-/// directory, all or nothing (city office only).
-#[utoipa::path(post, path = "/api/v1/units/import", tag = "directory", security(("bearer" = [])),
-    request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = ImportResult), (status = 400, body = crate::error::Problem),
-              (status = 403, body = crate::error::Problem), (status = 413, body = crate::error::Problem)))]
-pub async fn import_units(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    body: Bytes,
-) -> ApiResult<Json<ImportResult>> {
-    if body.is_empty() {
-        return Err(ApiError::invalid(
-            "send the CSV as the request body (Content-Type: text/csv)",
-        ));
-    }
-    let answer = state
-        .catalogue()
-        .import_units(outgoing(
-            pb::ImportUnitsRequest { csv: body.to_vec() },
-            &auth.token,
-        ))
-        .await?
-        .into_inner();
-    Ok(Json(ImportResult {
-        inserted: answer.inserted,
-        updated: answer.updated,
-        unchanged: answer.unchanged,
-    }))
 }
