@@ -82,7 +82,7 @@ async fn the_yuzhou_campaign_gives_every_unit_its_ledger() {
     departments.sort();
     departments.dedup();
     // From the directory the catalogue seeds: 禹州市's townships and villages.
-    let directory = include_str!("../../services/catalogue/data/xuchang-4110.csv");
+    let directory = include_str!("../../../services/catalogue/data/xuchang-4110.csv");
     let townships_and_villages = directory
         .lines()
         .filter_map(|line| line.split(',').next())

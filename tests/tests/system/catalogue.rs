@@ -2,7 +2,7 @@
 //! publishing and importing.
 
 use serde_json::{Value, json};
-use zhenggai_system_tests::{Stack, henan_csv};
+use zhenggai_system_tests::{Stack, henan_csv, small_notice};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_founding_notice_is_seeded_whole() {
@@ -283,25 +283,6 @@ async fn a_village_sees_only_its_own_subtree() {
         .json(stack.post("/api/v1/users", &admin).json(&json!({"username": "jianan", "password": "Abcdefg1!", "role": "township", "unit": "411003100"})))
         .await;
     assert_eq!(status, 400, "{problem}");
-}
-
-fn small_notice(doc_number: &str) -> Value {
-    json!({
-        "doc_number": doc_number,
-        "title": "关于开展人居环境整治回头看的通知",
-        "issuer": "禹州市巩固拓展脱贫攻坚成果领导小组",
-        "issued_on": "2023-09-01",
-        "area": "411081",
-        "aspects": [{ "seq": 1, "name": "工作落实方面" }],
-        "problems": [{
-            "seq": 1, "aspect_seq": 1,
-            "title": "村庄人居环境整治有待加强",
-            "manifestation": "有的地方垃圾乱丢乱放。",
-            "measures": [{ "seq": 1, "text": "开展集中清理。" }, { "seq": 2, "text": "建立长效管护机制。" }],
-            "responsible_units": [{ "code": "411081D003", "lead": true }, { "code": "411081", "scope": "townships" }],
-            "deadline": { "due_on": "2023-10-31", "continuing": false }
-        }]
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
