@@ -83,7 +83,7 @@ PY
 mkdir -p target/schemathesis
 # Logging out, or a new password or clearance for the run's own account
 # (its id is in GET /users), would end the run's token: those three are
-# left to the system tests (tests/tests/gateway.rs).
+# left to the system tests (tests/tests/system/gateway.rs).
 run() {
   "$venv/bin/schemathesis" run "$base/api/v1/openapi.json" \
     --header "Authorization: Bearer $token" \

@@ -17,7 +17,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
   echo "deploy/test.sh: throwaway PostgreSQL on 127.0.0.1:$port"
 fi
 
-# The fault tests (tests/tests/faults.rs) run the service binaries as
+# The fault tests (tests/tests/system/faults.rs) run the service binaries as
 # processes they can signal: build them first, so they are never stale.
 cargo build --workspace --locked --bins
 cargo test --workspace --locked "$@"
