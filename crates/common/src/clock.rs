@@ -64,10 +64,12 @@ impl Clock {
         }
     }
 
+    /// True when this clock may be set (a drill, 演练).
     pub fn is_drill(&self) -> bool {
         self.inner.drill
     }
 
+    /// The time every deadline, reminder and history event of the service reads.
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now() + chrono::Duration::milliseconds(self.offset_ms())
     }
@@ -150,6 +152,7 @@ pub struct ClockApi {
 }
 
 impl ClockApi {
+    /// Serves the clock over gRPC (`zhenggai.clock.v1.ClockService`), so the gateway can set it in every service.
     pub fn server(
         service: &'static str,
         clock: Clock,

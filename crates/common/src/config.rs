@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use secrecy::SecretString;
+
 /// Where the service's own database lives.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseConfig {
@@ -14,9 +16,10 @@ pub struct DatabaseConfig {
         long = "database-url",
         env = "DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/postgres",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = secret
     )]
-    pub url: String,
+    pub url: SecretString,
     /// The name of this service's own database (default: `zhenggai_<service>`).
     #[arg(long = "database-name", env = "ZG_DATABASE_NAME")]
     pub name: Option<String>,
@@ -76,8 +79,10 @@ impl IdentityConfig {
 /// What every gRPC service reads besides its listen address.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServiceConfig {
+    /// The service's own database.
     #[command(flatten)]
     pub database: DatabaseConfig,
+    /// How callers are verified.
     #[command(flatten)]
     pub identity: IdentityConfig,
     /// Run as a drill (演练): the city office may set the clock that
@@ -93,6 +98,13 @@ pub struct ServiceConfig {
         require_equals = true
     )]
     pub drill: bool,
+}
+
+/// Reads a secret setting (a password, a URL with credentials in it) into a
+/// [`SecretString`], whose `Debug` never prints it. Use it as the
+/// `value_parser` of every secret, beside `hide_env_values = true`.
+pub fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text))
 }
 
 /// A switch (on/off setting) read as people write it: `1`/`0`, `true`/`false`,
@@ -231,5 +243,27 @@ mod tests {
         assert!(error.contains("maybe"), "{error}");
         assert!(error.contains("on or off"), "{error}");
         assert_eq!(drill(Some(""), &[]), Ok(false), "an empty value is off");
+    }
+
+    #[test]
+    fn a_secret_never_prints() {
+        let parsed = Service::try_parse_from([
+            "service",
+            "--database-url",
+            "postgres://zhenggai:s3cret-pass@db:5432/postgres",
+        ])
+        .expect("a configuration");
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("s3cret-pass"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
+        use secrecy::ExposeSecret as _;
+        assert!(
+            parsed
+                .service
+                .database
+                .url
+                .expose_secret()
+                .contains("s3cret-pass")
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use secrecy::ExposeSecret as _;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
@@ -32,7 +33,7 @@ pub async fn connect(
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
         "database name {name:?} must be lowercase letters, digits and underscores"
     );
-    let server = PgConnectOptions::from_str(&config.url)
+    let server = PgConnectOptions::from_str(config.url.expose_secret())
         .context("DATABASE_URL is not a PostgreSQL URL")?
         .log_statements(tracing::log::LevelFilter::Trace);
     create_database_if_missing(&server, name).await?;

@@ -58,6 +58,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for tests and for parsing.
     pub const ALL: [ErrorCode; 18] = [
         Self::InvalidArgument,
         Self::MalformedBody,
@@ -79,6 +80,7 @@ impl ErrorCode {
         Self::Internal,
     ];
 
+    /// The code as it travels: in `zg-error-code` metadata and the `code` member of a problem document.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidArgument => "invalid_argument",
@@ -248,6 +250,7 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// A `zg-error-code` value that names no code of this vocabulary.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown error code {0:?}")]
 pub struct UnknownErrorCode(String);

@@ -22,7 +22,9 @@ use crate::identity::{Caller, Peer, ServiceIdentity, TokenVerifier};
 /// the other back-end services through theirs.
 #[derive(Clone)]
 pub struct Verifiers {
+    /// People, through the gateway's tokens.
     pub users: TokenVerifier,
+    /// The other back-end services, through their own key pair (none: only people may call).
     pub services: Option<ServiceIdentity>,
 }
 

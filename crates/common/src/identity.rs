@@ -18,6 +18,7 @@ use crate::memo::Memo;
 
 /// Issuer and audience of every token.
 pub const TOKEN_ISSUER: &str = "zhenggai";
+/// Audience of every user token.
 pub const TOKEN_AUDIENCE: &str = "zhenggai";
 
 /// A unit's official statistical division code (统计用区划代码), or a
@@ -31,6 +32,7 @@ pub const TOKEN_AUDIENCE: &str = "zhenggai";
 #[serde(try_from = "String", into = "String")]
 pub struct UnitCode(String);
 
+/// Text that is not a unit code (the text is kept to say so).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
     "{0:?} is not a unit code: expected 2, 4, 6, 9 or 12 digits (统计用区划代码; 00 for the nation), or a government code followed by D and 3 digits for a department"
@@ -41,6 +43,7 @@ pub struct InvalidUnitCode(pub String);
 pub const NATION: &str = "00";
 
 impl UnitCode {
+    /// The code as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -50,6 +53,7 @@ impl UnitCode {
         Self(NATION.to_owned())
     }
 
+    /// True for 全国, the root.
     pub fn is_nation(&self) -> bool {
         self.0 == NATION
     }
@@ -169,6 +173,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
     pub const ALL: [Role; 6] = [
         Self::CityAdmin,
         Self::Supervisor,
@@ -178,6 +183,7 @@ impl Role {
         Self::Auditor,
     ];
 
+    /// The role as tokens and the API write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CityAdmin => "city_admin",
@@ -190,6 +196,7 @@ impl Role {
     }
 }
 
+/// Text that is not a role.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "{0:?} is not a role: expected one of city_admin, supervisor, department, township, village, auditor"
@@ -216,13 +223,17 @@ impl fmt::Display for Role {
 /// The claims of a zhenggai token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
+    /// Issuer: always [`TOKEN_ISSUER`].
     pub iss: String,
+    /// Audience: [`TOKEN_AUDIENCE`] for people, `zhenggai-internal` for services.
     pub aud: String,
     /// The user's id.
     pub sub: Uuid,
     /// The user's login name.
     pub name: String,
+    /// The account's role.
     pub role: Role,
+    /// The account's unit; it sees that unit's subtree.
     pub unit: UnitCode,
     /// The token's id, which logout revokes.
     pub jti: Uuid,
@@ -234,19 +245,28 @@ pub struct Claims {
     /// nobody holds it by default).
     #[serde(default)]
     pub clearance: bool,
+    /// Issued at (seconds since the epoch).
     pub iat: i64,
+    /// Not valid before (seconds since the epoch).
     pub nbf: i64,
+    /// Expires at (seconds since the epoch).
     pub exp: i64,
 }
 
 /// Who is asking: built once from a verified token and trusted inside.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The account's id.
     pub user_id: Uuid,
+    /// The account's login name.
     pub username: String,
+    /// The account's role.
     pub role: Role,
+    /// The account's unit.
     pub unit: UnitCode,
+    /// The token's id (what logout revokes).
     pub token_id: Uuid,
+    /// The account's token generation when the token was minted.
     pub generation: i64,
     /// May read household personal data in clear.
     pub clearance: bool,
@@ -292,28 +312,40 @@ impl From<Claims> for Caller {
     }
 }
 
+/// Why a key file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The file could not be read.
     #[error("cannot read key file {path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// Why.
         source: std::io::Error,
     },
+    /// The file could not be written.
     #[error("cannot write key file {path}: {source}")]
     Write {
+        /// The file.
         path: String,
+        /// Why.
         source: std::io::Error,
     },
+    /// The file holds no usable Ed25519 key.
     #[error("key file {path} does not hold an Ed25519 key in PEM: {source}")]
     Parse {
+        /// The file.
         path: String,
+        /// Why.
         source: jsonwebtoken::errors::Error,
     },
+    /// A key pair could not be generated.
     #[error("cannot generate an Ed25519 key")]
     Generate,
     #[error(
         "only one of the two key files exists; restore the other or remove both to make a new pair"
     )]
+    /// One file of a pair exists and the other does not.
     HalfPair,
 }
 
@@ -389,12 +421,14 @@ pub struct TokenSigner {
 }
 
 impl TokenSigner {
+    /// A signer from an Ed25519 private key in PEM.
     pub fn from_pem(pem: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
         Ok(Self {
             key: Arc::new(EncodingKey::from_ed_pem(pem)?),
         })
     }
 
+    /// A signer from a PEM file.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
         Self::from_pem(&read_key(path)?).map_err(|source| KeyError::Parse {
             path: path.display().to_string(),
@@ -402,6 +436,7 @@ impl TokenSigner {
         })
     }
 
+    /// Signs claims into a token.
     pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
         jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &self.key)
     }
@@ -451,6 +486,7 @@ fn validation(audience: &str) -> Validation {
 }
 
 impl TokenVerifier {
+    /// A verifier from an Ed25519 public key in PEM.
     pub fn from_pem(pem: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
         Ok(Self {
             key: Arc::new(DecodingKey::from_ed_pem(pem)?),
@@ -459,6 +495,7 @@ impl TokenVerifier {
         })
     }
 
+    /// A verifier from a PEM file.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
         Self::from_pem(&read_key(path)?).map_err(|source| KeyError::Parse {
             path: path.display().to_string(),
@@ -466,6 +503,7 @@ impl TokenVerifier {
         })
     }
 
+    /// Checks a user token's signature, issuer, audience and times, and answers who it names.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenRejected> {
         let now = chrono::Utc::now().timestamp();
         let in_window = |t: &VerifiedToken| {
@@ -493,6 +531,7 @@ pub const SERVICE_AUDIENCE: &str = "zhenggai-internal";
 /// relay calling the scheduler, say). Internal RPCs take only peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
+    /// The calling service (scheduler, ledger, …).
     pub service: String,
 }
 
@@ -519,6 +558,7 @@ pub struct ServiceIdentity {
 }
 
 impl ServiceIdentity {
+    /// The services' key pair from its two PEM files.
     pub fn from_files(name: &str, private: &Path, public: &Path) -> Result<Self, KeyError> {
         fn parse(path: &Path) -> impl FnOnce(jsonwebtoken::errors::Error) -> KeyError + '_ {
             move |source| KeyError::Parse {
@@ -550,6 +590,7 @@ impl ServiceIdentity {
         jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.signer)
     }
 
+    /// Checks another service's token.
     pub fn verify(&self, token: &str) -> Result<Peer, TokenRejected> {
         let data = jsonwebtoken::decode::<ServiceClaims>(token, &self.key, &self.validation)?;
         Ok(Peer {

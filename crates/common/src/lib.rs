@@ -3,6 +3,8 @@
 //! vocabulary, the gRPC server frame, graceful shutdown and a bounded
 //! in-memory memo.
 
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -17,6 +17,7 @@ pub struct Memo<K, V> {
 }
 
 impl<K: Eq + Hash, V: Clone> Memo<K, V> {
+    /// A memo that holds at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         Self {
             entries: Mutex::default(),

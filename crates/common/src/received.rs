@@ -72,8 +72,11 @@ pub async fn record(
 /// An event a consumer applies.
 #[derive(Debug, Clone)]
 pub struct ReceivedEvent {
+    /// The event's id in the ledger's outbox.
     pub id: uuid::Uuid,
+    /// What kind of event it is.
     pub topic: String,
+    /// What the event says.
     pub payload: serde_json::Value,
     /// When the ledger wrote it to its outbox (the database's time).
     pub occurred_at: chrono::DateTime<chrono::Utc>,

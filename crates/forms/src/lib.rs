@@ -6,6 +6,8 @@
 //! answers into them and back, and the fuzz targets (`fuzz/`) feed the
 //! readers hostile input directly.
 
+#![warn(missing_docs)]
+
 pub mod layout;
 pub mod read;
 pub mod text;
@@ -46,10 +48,13 @@ impl Notice {
 /// A problem of the notice as the forms show it.
 #[derive(Debug, Clone)]
 pub struct ProblemRow {
+    /// 序号1: the problem's number in the notice.
     pub seq: u32,
+    /// The number of its aspect (方面).
     pub aspect_seq: u32,
     /// As the notice names it (责任落实方面).
     pub aspect_name: String,
+    /// 具体问题.
     pub title: String,
     /// 问题表现 (household names masked as the catalogue masks them).
     pub manifestation: String,
@@ -73,13 +78,17 @@ impl ProblemRow {
 /// A finding as a 序号2 row of 附件2.
 #[derive(Debug, Clone, Default)]
 pub struct FindingRow {
+    /// 序号2: the finding's number within its problem.
     pub seq: u32,
     /// 对照排查发现具体问题描述, with the households it names on a last line.
     pub description: String,
+    /// 对照排查发现问题整改措施.
     pub measures: String,
     /// 整改时限: a date, or 立行立改 / 长期整改 with its date.
     pub deadline: String,
+    /// 责任单位.
     pub responsible: String,
+    /// 整改结果.
     pub result: String,
     /// 是否销号
     pub written_off: bool,
@@ -88,9 +97,11 @@ pub struct FindingRow {
 /// How a unit answered one problem.
 #[derive(Debug, Clone)]
 pub enum Answer {
+    /// Not answered yet: the template's blank rows.
     Unanswered,
     /// 经排查，无此类问题, with what was checked.
     NoFindings(String),
+    /// Its findings, in 序号2 order.
     Findings(Vec<FindingRow>),
 }
 

@@ -43,17 +43,25 @@ pub enum Unreadable {
 pub struct FilledRow {
     /// The row's number as Excel shows it (1-based).
     pub row: u32,
+    /// 序号1 of the problem the row answers.
     pub problem_seq: u32,
+    /// 序号2, when the row has one.
     pub finding_seq: Option<u32>,
+    /// The row says 经排查，无此类问题.
     pub no_findings: bool,
+    /// What was checked, beside a no-findings answer.
     pub note: String,
+    /// 对照排查发现具体问题描述.
     pub description: String,
+    /// 对照排查发现问题整改措施.
     pub measures: String,
     /// YYYY-MM-DD or empty.
     pub due_on: String,
     /// immediate | deadline | long_term
     pub kind: String,
+    /// 责任单位.
     pub responsible: String,
+    /// 整改结果.
     pub result: String,
     /// 是否销号 as written: Some(true) for 是, Some(false) for 否.
     pub written_off: Option<bool>,
@@ -62,9 +70,11 @@ pub struct FilledRow {
 /// A fault of one cell (row 0: the sheet as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CellFault {
+    /// The row as the spreadsheet numbers it (0: the sheet as a whole).
     pub row: u32,
     /// The column's letter (A–K), empty for the sheet as a whole.
     pub column: String,
+    /// Why it cannot be taken.
     pub reason: String,
 }
 
@@ -222,13 +232,16 @@ fn header_row(cells: &BTreeMap<(u32, u32), String>) -> Option<(u32, [u32; 11])> 
 /// A problem of the ledger: its seq and title.
 #[derive(Debug, Clone)]
 pub struct KnownProblem {
+    /// 序号1 in the notice.
     pub seq: u32,
+    /// 具体问题, as the notice words it.
     pub title: String,
 }
 
 /// What a filled 附件2 says.
 #[derive(Debug, Clone, Default)]
 pub struct Filled {
+    /// The rows that answer problems, in sheet order.
     pub rows: Vec<FilledRow>,
     /// Every cell fault found.
     pub faults: Vec<CellFault>,

@@ -66,6 +66,7 @@ pub fn date_text(date: NaiveDate) -> String {
 
 /// 整改类型 as the 整改时限 column writes it.
 pub const IMMEDIATE: &str = "立行立改";
+/// 整改时限 of a long-term finding.
 pub const LONG_TERM: &str = "长期整改";
 
 /// The 整改时限 cell of a finding: the date (限期整改), or the kind with
@@ -88,7 +89,9 @@ pub fn deadline_text(kind: &str, due_on: Option<NaiveDate>) -> String {
 /// and the date, if one is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deadline {
+    /// 立行立改, 限期整改 or 长期整改.
     pub kind: &'static str,
+    /// The date, when the text names one.
     pub due_on: Option<NaiveDate>,
 }
 

@@ -19,7 +19,7 @@ const YUZHOU_DEPARTMENTS: &[u8] = include_bytes!("../data/departments-411081.csv
 /// was preferred over 附件1.
 const FOUNDING_NOTICE: &str = include_str!("../seed/founding_notice.json");
 
-pub async fn apply(pool: &PgPool) -> Result<()> {
+pub(crate) async fn apply(pool: &PgPool) -> Result<()> {
     let mut tx = pool.begin().await?;
     for (name, csv) in [
         ("directory:xuchang-4110", XUCHANG),

@@ -99,8 +99,13 @@ pub struct Config {
     pub token_ttl_secs: u64,
     /// The password of the first account, `admin`, made on the first start.
     /// Without it the first start generates one and prints it once.
-    #[arg(long, env = "ZG_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
-    pub bootstrap_admin_password: Option<String>,
+    #[arg(
+        long,
+        env = "ZG_BOOTSTRAP_ADMIN_PASSWORD",
+        hide_env_values = true,
+        value_parser = zhenggai_common::config::secret
+    )]
+    pub bootstrap_admin_password: Option<secrecy::SecretString>,
     /// The unit of the first account.
     #[arg(long, env = "ZG_BOOTSTRAP_ADMIN_UNIT", default_value = "411081")]
     pub bootstrap_admin_unit: String,

@@ -38,7 +38,7 @@ pub(crate) fn request_key(headers: &axum::http::HeaderMap, caller_id: uuid::Uuid
 
 /// The middleware; the state comes as a request extension (see
 /// [`crate::startup`]), so routes can be described without one.
-pub async fn replay(
+pub(crate) async fn replay(
     axum::Extension(state): axum::Extension<AppState>,
     request: Request,
     next: Next,

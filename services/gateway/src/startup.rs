@@ -108,7 +108,8 @@ async fn bootstrap_admin(
     let unit = UnitCode::try_from(config.bootstrap_admin_unit.as_str())?;
     let (password, generated) = match config
         .bootstrap_admin_password
-        .as_deref()
+        .as_ref()
+        .map(secrecy::ExposeSecret::expose_secret)
         .filter(|p| !p.is_empty())
     {
         Some(password) => {

@@ -21,7 +21,7 @@ const IDLE: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
-pub struct Peers {
+pub(crate) struct Peers {
     pub scheduler: Channel,
     pub notifier: Channel,
 }
@@ -29,7 +29,7 @@ pub struct Peers {
 /// Relays until the task is aborted. A destination that fails waits before
 /// its next try, twice as long each time up to [`MAX_BACKOFF`]; the other
 /// goes on meanwhile.
-pub async fn run(pool: PgPool, identity: ServiceIdentity, peers: Peers) {
+pub(crate) async fn run(pool: PgPool, identity: ServiceIdentity, peers: Peers) {
     use tokio::time::Instant;
     let destinations = ["scheduler", "notifier"];
     let mut waits = [Duration::ZERO; 2];

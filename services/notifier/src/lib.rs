@@ -38,8 +38,13 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The mail server, e.g. smtp://host:25 or smtps://user:pass@host:465
     /// (unset: email deliveries fail, visibly).
-    #[arg(long, env = "ZG_SMTP_URL", hide_env_values = true)]
-    pub smtp_url: Option<String>,
+    #[arg(
+        long,
+        env = "ZG_SMTP_URL",
+        hide_env_values = true,
+        value_parser = zhenggai_common::config::secret
+    )]
+    pub smtp_url: Option<secrecy::SecretString>,
     /// The sender of email.
     #[arg(
         long,
@@ -89,7 +94,12 @@ pub async fn run(
     let spacing = delivery::parse_rates(&config.rates)
         .map_err(anyhow::Error::msg)
         .context("ZG_NOTIFIER_RATES")?;
-    let smtp = match config.smtp_url.as_deref().filter(|url| !url.is_empty()) {
+    let smtp = match config
+        .smtp_url
+        .as_ref()
+        .map(secrecy::ExposeSecret::expose_secret)
+        .filter(|url| !url.is_empty())
+    {
         Some(url) => Some(
             lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
                 .context("ZG_SMTP_URL is not an smtp:// or smtps:// URL")?

@@ -8,7 +8,7 @@ use crate::domain::document::{
 };
 use crate::domain::{Document, DocumentDraft, Problem, Unit};
 
-pub fn draft_from_request(request: pb::PublishDocumentRequest) -> DocumentDraft {
+pub(super) fn draft_from_request(request: pb::PublishDocumentRequest) -> DocumentDraft {
     DocumentDraft {
         doc_number: request.doc_number,
         title: request.title,
@@ -63,7 +63,7 @@ pub fn draft_from_request(request: pb::PublishDocumentRequest) -> DocumentDraft 
     }
 }
 
-pub fn unit(unit: Unit) -> pb::Unit {
+pub(super) fn unit(unit: Unit) -> pb::Unit {
     pb::Unit {
         code: unit.code.into(),
         name: unit.name,
@@ -73,7 +73,7 @@ pub fn unit(unit: Unit) -> pb::Unit {
 }
 
 /// A notice as this caller may see it: household names masked without clearance.
-pub fn document(doc: Document, caller: &Caller) -> pb::Document {
+pub(super) fn document(doc: Document, caller: &Caller) -> pb::Document {
     let doc = if caller.clearance { doc } else { doc.masked() };
     pb::Document {
         id: doc.id.to_string(),
@@ -99,7 +99,7 @@ pub fn document(doc: Document, caller: &Caller) -> pb::Document {
 }
 
 /// A problem as this caller may see it: household names masked without clearance.
-pub fn problem(problem: Problem, caller: &Caller) -> pb::Problem {
+pub(super) fn problem(problem: Problem, caller: &Caller) -> pb::Problem {
     let problem = if caller.clearance {
         problem
     } else {

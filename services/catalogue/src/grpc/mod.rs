@@ -14,12 +14,12 @@ use crate::domain::{Level, NewDocument, UnitTable};
 use crate::error::{CatalogueError, Result};
 use crate::storage;
 
-pub struct CatalogueApi {
+pub(crate) struct CatalogueApi {
     pool: PgPool,
 }
 
 impl CatalogueApi {
-    pub fn new(pool: PgPool) -> Self {
+    pub(crate) fn new(pool: PgPool) -> Self {
         Self { pool }
     }
 }

@@ -11,12 +11,12 @@ use crate::storage::{
     Campaign, CampaignProblem, EvidenceRow, FindingRow, LedgerRow, StoredEvent, Tally,
 };
 
-pub fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.with_timezone(&zhenggai_common::clock::shanghai())
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }
 
-pub fn campaign(c: Campaign) -> pb::Campaign {
+pub(super) fn campaign(c: Campaign) -> pb::Campaign {
     pb::Campaign {
         id: c.id.to_string(),
         document_id: c.document_id.to_string(),
@@ -31,7 +31,7 @@ pub fn campaign(c: Campaign) -> pb::Campaign {
     }
 }
 
-pub fn unit_ref(code: &str, name: &str, level: &str) -> pb::UnitRef {
+pub(super) fn unit_ref(code: &str, name: &str, level: &str) -> pb::UnitRef {
     pb::UnitRef {
         code: code.to_owned(),
         name: name.to_owned(),
@@ -39,7 +39,7 @@ pub fn unit_ref(code: &str, name: &str, level: &str) -> pb::UnitRef {
     }
 }
 
-pub fn ledger_summary(l: &LedgerRow) -> pb::LedgerSummary {
+pub(super) fn ledger_summary(l: &LedgerRow) -> pb::LedgerSummary {
     pb::LedgerSummary {
         id: l.id.to_string(),
         campaign_id: l.campaign_id.to_string(),
@@ -62,7 +62,7 @@ fn household(h: HouseholdDraft) -> pb::Household {
 }
 
 /// A finding as `caller` may see it.
-pub fn finding(
+pub(super) fn finding(
     f: FindingRow,
     problem_id: String,
     ledger: &LedgerRow,
@@ -105,7 +105,7 @@ pub fn finding(
     }
 }
 
-pub fn event(stored: StoredEvent) -> pb::HistoryEvent {
+pub(super) fn event(stored: StoredEvent) -> pb::HistoryEvent {
     let e = stored.event;
     let mut details = String::new();
     crate::domain::history::canonical(&e.details, &mut details);
@@ -128,7 +128,7 @@ pub fn event(stored: StoredEvent) -> pb::HistoryEvent {
     }
 }
 
-pub fn evidence(e: EvidenceRow) -> pb::Evidence {
+pub(super) fn evidence(e: EvidenceRow) -> pb::Evidence {
     pb::Evidence {
         id: e.id.to_string(),
         finding_id: e.finding_id.to_string(),
@@ -141,7 +141,7 @@ pub fn evidence(e: EvidenceRow) -> pb::Evidence {
     }
 }
 
-pub fn tally(t: &Tally) -> pb::Tally {
+pub(super) fn tally(t: &Tally) -> pb::Tally {
     let n = |v: i64| u64::try_from(v).unwrap_or_default();
     pb::Tally {
         ledgers: t.ledgers as u32,
@@ -164,7 +164,7 @@ pub fn tally(t: &Tally) -> pb::Tally {
 }
 
 /// A section of a ledger: the problem it answers, how, and its findings.
-pub fn section(
+pub(super) fn section(
     ledger_id: uuid::Uuid,
     problem_seq: i16,
     problem: Option<&CampaignProblem>,

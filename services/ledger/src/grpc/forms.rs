@@ -22,7 +22,7 @@ use crate::storage::{self, HandInRow};
 /// Ledgers assembled per round of queries when a subtree is exported.
 const EXPORT_BATCH: usize = 200;
 /// The most rows one import takes.
-pub const MAX_IMPORT_ROWS: usize = 5_000;
+pub(super) const MAX_IMPORT_ROWS: usize = 5_000;
 
 fn hand_in(row: HandInRow) -> pb::HandIn {
     pb::HandIn {

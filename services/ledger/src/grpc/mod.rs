@@ -27,7 +27,7 @@ use crate::error::{LedgerError, Result};
 use crate::storage::{self, LedgerRow};
 
 #[derive(Clone)]
-pub struct LedgerApi {
+pub(crate) struct LedgerApi {
     pool: PgPool,
     clock: Clock,
     catalogue: Channel,
@@ -45,7 +45,7 @@ pub(crate) type ProblemsBySeq = HashMap<i16, storage::CampaignProblem>;
 const CACHED_CAMPAIGNS: usize = 256;
 
 impl LedgerApi {
-    pub fn new(pool: PgPool, clock: Clock, catalogue: Channel, evidence_limit: u64) -> Self {
+    pub(crate) fn new(pool: PgPool, clock: Clock, catalogue: Channel, evidence_limit: u64) -> Self {
         Self {
             pool,
             clock,

@@ -11,7 +11,7 @@ use crate::domain::rules::ReminderRules;
 use crate::error::{Result, SchedulerError};
 use crate::storage::{DeadlineRow, MilestoneRow, RecheckRow, StoredYear};
 
-pub fn date(field: &str, text: &str) -> Result<NaiveDate> {
+pub(super) fn date(field: &str, text: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
         SchedulerError::invalid(format!("{field}: {text:?} is not a date (YYYY-MM-DD)"))
     })
@@ -24,7 +24,7 @@ fn time(field: &str, text: &str, faults: &mut Vec<String>) -> NaiveTime {
     })
 }
 
-pub fn calendar_year(stored: StoredYear) -> pb::CalendarYear {
+pub(super) fn calendar_year(stored: StoredYear) -> pb::CalendarYear {
     pb::CalendarYear {
         year: stored.year.year,
         workdays: stored.year.workdays(),
@@ -48,7 +48,7 @@ pub fn calendar_year(stored: StoredYear) -> pb::CalendarYear {
 }
 
 /// A year as an operator sends it, every fault listed.
-pub fn year_calendar(message: pb::CalendarYear) -> Result<YearCalendar> {
+pub(super) fn year_calendar(message: pb::CalendarYear) -> Result<YearCalendar> {
     let mut faults = Vec::new();
     let mut days = Vec::with_capacity(message.days.len());
     for (i, day) in message.days.into_iter().enumerate() {
@@ -79,7 +79,7 @@ pub fn year_calendar(message: pb::CalendarYear) -> Result<YearCalendar> {
     }
 }
 
-pub fn rules(rules: &ReminderRules) -> pb::ReminderRules {
+pub(super) fn rules(rules: &ReminderRules) -> pb::ReminderRules {
     let hm = |t: NaiveTime| t.format("%H:%M").to_string();
     pb::ReminderRules {
         remind_before: rules.remind_before.clone(),
@@ -96,7 +96,7 @@ pub fn rules(rules: &ReminderRules) -> pb::ReminderRules {
     }
 }
 
-pub fn reminder_rules(message: pb::ReminderRules) -> Result<ReminderRules> {
+pub(super) fn reminder_rules(message: pb::ReminderRules) -> Result<ReminderRules> {
     let mut faults = Vec::new();
     let rules = ReminderRules {
         remind_before: message.remind_before,
@@ -123,7 +123,7 @@ pub fn reminder_rules(message: pb::ReminderRules) -> Result<ReminderRules> {
     }
 }
 
-pub fn milestone(row: MilestoneRow) -> pb::Milestone {
+pub(super) fn milestone(row: MilestoneRow) -> pb::Milestone {
     let count = |n: i64| n as u32;
     pb::Milestone {
         id: row.id.to_string(),
@@ -148,7 +148,11 @@ fn unit(code: String, name: String, level: String) -> Option<UnitRef> {
 }
 
 /// A finding's deadline with its light and working days left (negative: late).
-pub fn deadline(row: DeadlineRow, status: DeadlineStatus, workdays: Option<i32>) -> pb::Deadline {
+pub(super) fn deadline(
+    row: DeadlineRow,
+    status: DeadlineStatus,
+    workdays: Option<i32>,
+) -> pb::Deadline {
     pb::Deadline {
         finding_id: row.id.to_string(),
         ledger_id: row.ledger_id.to_string(),
@@ -164,7 +168,7 @@ pub fn deadline(row: DeadlineRow, status: DeadlineStatus, workdays: Option<i32>)
     }
 }
 
-pub fn recheck(row: RecheckRow, today: NaiveDate) -> pb::Recheck {
+pub(super) fn recheck(row: RecheckRow, today: NaiveDate) -> pb::Recheck {
     let status = if row.status == "scheduled" && row.due_on <= today {
         "due".to_owned()
     } else {
