@@ -120,7 +120,8 @@ pub struct Received {
 
 /// An HTTP receiver on loopback: `/flaky…` paths fail twice then succeed,
 /// `/dead…` always fail, `/slow…` take 20 ms, `/wecom…` answer as the
-/// 企业微信 robot does, the rest answer 200.
+/// 企业微信 robot does, `/redirect…` send the client on to `/landed` (302),
+/// the rest answer 200.
 #[derive(Clone)]
 pub struct Receiver {
     pub address: SocketAddr,
@@ -165,6 +166,8 @@ impl Receiver {
                     let status =
                         if path.starts_with("/dead") || (path.starts_with("/flaky") && seen <= 2) {
                             500
+                        } else if path.starts_with("/redirect") {
+                            302
                         } else {
                             200
                         };
@@ -175,6 +178,7 @@ impl Receiver {
                     };
                     (
                         axum::http::StatusCode::from_u16(status).expect("status"),
+                        [(axum::http::header::LOCATION, "/landed")],
                         body,
                     )
                 }

@@ -152,6 +152,10 @@ impl Stack {
                 format!("smtp://{}", smtp.address),
                 "--smtp-from".to_owned(),
                 "zhenggai@test.example".to_owned(),
+                // The fake receivers listen on loopback, which the egress
+                // policy refuses unless admitted.
+                "--channel-allow".to_owned(),
+                "127.0.0.1".to_owned(),
             ]
             .into_iter()
             .chain(

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, Notify};
 use zhenggai_common::clock::{Clock, shanghai};
+use zhenggai_common::egress::EgressPolicy;
 
 use crate::domain::template::{Message, fill_template, render, wecom_body};
 use crate::storage::{self, Claimed, Outcome};
@@ -36,6 +37,8 @@ pub struct Settings {
     /// Per channel: the least time between two sends to one target.
     pub spacing: HashMap<String, Duration>,
     pub smtp_from: String,
+    /// Which addresses a unit's URLs may reach (see `zhenggai_common::egress`).
+    pub egress: EgressPolicy,
 }
 
 /// Parses `email=10/s,webhook=50/s,wecom=20/min,sms=10/s`.
@@ -98,6 +101,12 @@ impl Pacer {
     }
 }
 
+/// What a delivery log shows for any failure to reach a target.
+const UNREACHABLE: &str = "not delivered: the target could not be reached";
+/// What it shows for an address the egress policy refuses.
+const NOT_ALLOWED: &str =
+    "not delivered: the address is an internal one that ZG_CHANNEL_ALLOW does not admit";
+
 pub struct Deliverer {
     pub pool: PgPool,
     pub clock: Clock,
@@ -117,9 +126,16 @@ impl Deliverer {
         smtp: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
         wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
+        // A unit's URL reaches only what the egress policy admits: names are
+        // resolved through it (so the address connected to is the one
+        // checked), redirects are not followed (a public URL cannot bounce a
+        // request inside), and no proxy resolves names on our behalf.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
+            .dns_resolver(settings.egress.resolver())
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .build()?;
         let settings_spacing = settings.spacing.clone();
         Ok(Self {
@@ -223,6 +239,18 @@ impl Deliverer {
                 .unwrap_or_default()
                 .to_owned()
         };
+        if delivery.channel != "email" {
+            // An address literal never reaches the guarded resolver: judge it
+            // here (a URL saved before the policy, or edited in the database).
+            self.settings
+                .egress
+                .check_url(&text("url"))
+                .map_err(|refused| {
+                    metrics::counter!("zg_egress_refused_total").increment(1);
+                    tracing::warn!(delivery = %delivery.id, %refused, "delivery refused by the egress policy");
+                    NOT_ALLOWED.to_owned()
+                })?;
+        }
         match delivery.channel.as_str() {
             "email" => self.email(&text("address"), &message).await,
             "webhook" => {
@@ -284,21 +312,20 @@ impl Deliverer {
         }
     }
 
+    /// Posts and reads the answer. What went wrong on the way is told to
+    /// clients in one sentence (whether a port was closed, filtered or slow
+    /// is nobody's business but the operator's, whose log has it).
     async fn post(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, String> {
         let response = request.send().await.map_err(|error| {
-            if error.is_timeout() {
-                "timed out".to_owned()
-            } else if error.is_connect() {
-                "connection refused or unreachable".to_owned()
-            } else {
-                "request failed".to_owned()
-            }
+            let (timeout, connect) = (error.is_timeout(), error.is_connect());
+            tracing::info!(error = %error.without_url(), timeout, connect, "target not reached");
+            UNREACHABLE.to_owned()
         })?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|_| "response broken off".to_owned())?;
+        let body = response.bytes().await.map_err(|error| {
+            tracing::info!(error = %error.without_url(), "answer broken off");
+            UNREACHABLE.to_owned()
+        })?;
         if status.is_success() {
             Ok(body.to_vec())
         } else {

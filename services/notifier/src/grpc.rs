@@ -26,6 +26,8 @@ pub struct NotifierApi {
     pub accepted: Arc<Notify>,
     /// Rung when ledger events arrive.
     pub arrived: Arc<Notify>,
+    /// Where a unit's URLs may point (see `zhenggai_common::egress`).
+    pub egress: zhenggai_common::egress::EgressPolicy,
 }
 
 fn rfc3339(time: DateTime<Utc>) -> String {
@@ -145,8 +147,15 @@ impl NotifierApi {
 
     async fn put_channels(&self, caller: &Caller, request: pb::Channels) -> Result<pb::Channels> {
         let unit = visible_unit(caller, &request.unit)?;
-        let may =
-            caller.role == Role::CityAdmin || (caller.unit == unit && caller.role != Role::Auditor);
+        // The city office for any unit of its area; otherwise only the unit
+        // itself, by the accounts that answer for it (not the supervisors or
+        // auditors who sit at the same level and only read).
+        let may = caller.role == Role::CityAdmin
+            || (caller.unit == unit
+                && matches!(
+                    caller.role,
+                    Role::Township | Role::Village | Role::Department
+                ));
         if !may {
             return Err(NotifierError::PermissionDenied(
                 "only the city office or the unit itself sets how the unit is reached".into(),
@@ -192,6 +201,14 @@ impl NotifierApi {
         }
         if let Err(more) = channels.validate() {
             faults.extend(more);
+        }
+        if faults.is_empty() {
+            // Resolved now, and again when connecting (see `delivery`).
+            for (field, url) in channels.urls() {
+                if let Err(refused) = self.egress.check_url_resolving(url).await {
+                    faults.push(format!("{field}: {refused}"));
+                }
+            }
         }
         if !faults.is_empty() {
             return Err(NotifierError::Invalid(faults));

@@ -78,6 +78,12 @@ pub struct Config {
     )]
     pub rates: String,
     /// This instance's name in claims (default: host name and process id).
+    /// Internal hosts and networks a unit's webhook, 企业微信 robot or SMS
+    /// gateway may point to (an intranet SMS gateway): host names, addresses
+    /// and networks (`10.20.0.0/16`), separated by commas. Every other
+    /// loopback, private, link-local or reserved address is refused.
+    #[arg(long, env = "ZG_CHANNEL_ALLOW", default_value = "")]
+    pub channel_allow: String,
     #[arg(long, env = "ZG_NOTIFIER_INSTANCE")]
     pub instance: Option<String>,
     #[command(flatten)]
@@ -108,6 +114,9 @@ pub async fn run(
         ),
         None => None,
     };
+    let egress = zhenggai_common::egress::EgressPolicy::parse(&config.channel_allow)
+        .map_err(anyhow::Error::msg)
+        .context("ZG_CHANNEL_ALLOW")?;
     let settings = delivery::Settings {
         instance: zhenggai_common::config::instance_name(config.instance.as_deref(), "notifier"),
         tick: Duration::from_millis(config.tick_ms.max(20)),
@@ -118,6 +127,7 @@ pub async fn run(
         retry_base: Duration::from_millis(config.retry_base_ms.max(1)),
         spacing,
         smtp_from: config.smtp_from.clone(),
+        egress: egress.clone(),
     };
     // Owned by this future: when it ends, or is dropped (a killed task in
     // tests), the loops end with it.
@@ -145,6 +155,7 @@ pub async fn run(
                     pool,
                     accepted,
                     arrived,
+                    egress,
                 };
                 Ok(tonic::service::Routes::new(
                     pb::notifier_service_server::NotifierServiceServer::new(api),

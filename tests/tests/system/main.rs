@@ -17,4 +17,5 @@ mod hostile;
 mod ledger;
 mod notify;
 mod schedule;
+mod security;
 mod tracing;
